@@ -1,0 +1,230 @@
+"""The colliderflow command line (contract in DESIGN.md): submit, status, resume, cancel,
+report, tensorboard, devcluster, reference.
+
+Exit codes: 0 success, 1 a stage failed (or --wait ended with a failure), 2 invalid input,
+3 another controller holds the campaign lock, 130 interrupted while waiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+from pydantic import TypeAdapter, ValidationError
+
+from .errors import CampaignBusy, UserError
+from .fields import CampaignName
+
+FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="colliderflow", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("submit", help="validate a workflow + site, create the campaign, queue every stage")
+    p.add_argument("workflow", help="workflow YAML file")
+    p.add_argument("--site", default=None, help="site name (sites/NAME.yaml) or file; default: local")
+    p.add_argument("--name", default=None, help="campaign name (default: the workflow's name)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a workflow field (dotted path); prefix site. for site fields")
+    p.add_argument("--dry-run", action="store_true", help="print every job script; create nothing")
+    p.add_argument("--wait", action="store_true", help="follow progress until every stage has ended")
+    p.add_argument("--poll", type=float, default=None, help=argparse.SUPPRESS)
+
+    for verb, text in (
+        ("status", "stage states (works without Slurm accounting)"),
+        ("resume", "resubmit what is failed, cancelled, timed out or lost; never duplicate"),
+        ("cancel", "cancel every queued or running job of the campaign"),
+        ("report", "summary of the campaign and its report files"),
+        ("tensorboard", "serve the campaign's TensorBoard logdir"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("campaign", help="campaign directory, or name under ./campaigns")
+        if verb == "status":
+            p.add_argument("--json", action="store_true", help="one JSON object")
+        if verb == "resume":
+            p.add_argument("--wait", action="store_true")
+            p.add_argument("--poll", type=float, default=None, help=argparse.SUPPRESS)
+        if verb == "tensorboard":
+            p.add_argument("--port", type=int, default=6006)
+            p.add_argument("--host", default="127.0.0.1")
+
+    p = sub.add_parser("devcluster", help="the local development Slurm cluster (n1, n2)")
+    p.add_argument("action", choices=["up", "down", "status"])
+
+    sub.add_parser("reference", help="print the reference of every workflow and site field")
+    return parser
+
+
+def _wait(store, poll: float | None) -> int:
+    from .controller import scheduler_for
+    from .display import progress_line
+    from .observe import observe, record_observation
+
+    scheduler = scheduler_for(store.root, store.spec)
+    poll = poll or (0.5 if store.spec.site.scheduler == "local" else 2.0)
+    last: dict[str, str] = {}
+    print(f"following {store.root} (Ctrl-C stops following; the campaign goes on)", flush=True)
+    try:
+        while True:
+            observation = observe(store, scheduler)
+            record_observation(store, observation)
+            for name, status in observation.stages.items():
+                if last.get(name) != status.state:
+                    print(progress_line(name, last.get(name, "-"), status.state, status.job_ids), flush=True)
+                    last[name] = status.state
+            states = [s.state for s in observation.stages.values()]
+            ended = all(s in FAILED_STATES | {"COMPLETED", "NOT_SUBMITTED"} for s in states)
+            if ended:
+                break
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; check later with: colliderflow status {store.root}")
+        return 130
+    failed = [n for n, s in observation.stages.items() if s.state != "COMPLETED"]
+    if failed:
+        for name in failed:
+            status = observation.stages[name]
+            print(f"stage {name}: {status.state} {status.reason}".rstrip(), file=sys.stderr)
+        print(f"fix the cause, then: colliderflow resume {store.root}", file=sys.stderr)
+        return 1
+    print("all stages COMPLETED")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .loader import load_campaign_spec
+
+    spec = load_campaign_spec(args.workflow, args.site, args.sets)
+    name = args.name or spec.workflow.name
+    try:
+        TypeAdapter(CampaignName).validate_python(name)
+    except ValidationError:
+        raise UserError(f"--name: invalid campaign name {name!r} (letters, digits, . _ -; starts with a letter)") from None
+    from . import controller
+
+    if args.dry_run:
+        for stage, script in controller.render_dry_run(spec, name):
+            print(f"# ===== stage {stage} =====")
+            print(script)
+        print(f"# dry run: {len(spec.workflow.stages)} job(s) for site {spec.site.name}; nothing was created")
+        return 0
+    store, submitted = controller.submit(spec, name)
+    for item in submitted:
+        after = f" after {','.join(item.after)}" if item.after else ""
+        print(f"submitted {item.stage}: {', '.join(item.job_ids)}{after}")
+    print(f"campaign {store.root}")
+    if args.wait:
+        return _wait(store, args.poll)
+    print(f"follow with: colliderflow status {store.root}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .controller import scheduler_for
+    from .display import status_json, status_table
+    from .observe import observe, record_observation
+    from .store import find_campaign
+
+    store = find_campaign(args.campaign)
+    observation = observe(store, scheduler_for(store.root, store.spec))
+    record_observation(store, observation)
+    if args.json:
+        print(json.dumps(status_json(store, observation), indent=2))
+    else:
+        print(status_table(store, observation))
+    return 1 if any(s.state in FAILED_STATES for s in observation.stages.values()) else 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import controller
+    from .store import find_campaign
+
+    store = find_campaign(args.campaign)
+    submitted = controller.resume(store)
+    if not submitted:
+        print("nothing to resubmit: every stage is completed, queued or running")
+    for item in submitted:
+        after = f" after {','.join(item.after)}" if item.after else ""
+        print(f"resubmitted {item.stage}: {', '.join(item.job_ids)}{after}")
+    return _wait(store, args.poll) if args.wait else 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from . import controller
+    from .store import find_campaign
+
+    store = find_campaign(args.campaign)
+    ids = controller.cancel(store)
+    print(f"cancelled {len(ids)} job(s): {', '.join(ids) or '-'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .controller import scheduler_for
+    from .display import report_text
+    from .observe import observe
+    from .store import find_campaign
+
+    store = find_campaign(args.campaign)
+    print(report_text(store, observe(store, scheduler_for(store.root, store.spec))))
+    return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from .store import find_campaign
+
+    store = find_campaign(args.campaign)
+    exe = shutil.which("tensorboard")
+    if exe is None:
+        raise UserError("tensorboard is not installed (pip install tensorboard)")
+    logdir = str(store.root / "tensorboard")
+    print(f"serving {logdir} on http://{args.host}:{args.port}", flush=True)
+    os.execv(exe, [exe, "--logdir", logdir, "--host", args.host, "--port", str(args.port)])
+    return 0  # not reached
+
+
+def cmd_devcluster(args: argparse.Namespace) -> int:
+    from slurm import devcluster
+
+    return {"up": devcluster.up, "down": devcluster.down, "status": devcluster.status}[args.action]()
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from .reference import reference_markdown
+
+    print(reference_markdown(), end="")
+    return 0
+
+
+COMMANDS = {
+    "submit": cmd_submit,
+    "status": cmd_status,
+    "resume": cmd_resume,
+    "cancel": cmd_cancel,
+    "report": cmd_report,
+    "tensorboard": cmd_tensorboard,
+    "devcluster": cmd_devcluster,
+    "reference": cmd_reference,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"colliderflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except CampaignBusy as exc:
+        print(f"colliderflow: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Submitting, resuming and cancelling a campaign: the only code that queues or cancels jobs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from slurm.request import JobRequest
+from slurm.scheduler import Scheduler, make_scheduler
+
+from .dag import topological_order
+from .loader import CampaignSpec
+from .observe import ACTIVE, Observation, StageStatus, observe, record_observation
+from .runner import StageJob
+from .store import CampaignStore
+from .timelimit import time_to_minutes
+
+
+@dataclass
+class Submission:
+    stage: str
+    job_ids: list[str]
+    after: list[str]
+    array_indices: list[int] | None
+
+
+def scheduler_for(store_root: Path, spec: CampaignSpec) -> Scheduler:
+    return make_scheduler(spec.site.scheduler, Path(store_root), slurm_conf=spec.site.slurm.conf)
+
+
+def campaign_root(spec: CampaignSpec, name: str) -> Path:
+    base = Path(os.path.expandvars(os.path.expanduser(spec.site.campaigns_dir)))
+    return (base / name).resolve()
+
+
+def job_request(
+    spec: CampaignSpec, root: Path, name: str, stage: str, token: str, array_indices: list[int] | None
+) -> JobRequest:
+    """Stage resources + site defaults -> one scheduler request."""
+    site = spec.site
+    resources = spec.workflow.stages[stage].resources
+    gpus = site.gpus_per_node if resources.gpus_per_node == "all" else resources.gpus_per_node
+    env = dict(site.env)
+    env.update(spec.workflow.stages[stage].env)
+    env.update(COLLIDERFLOW_CAMPAIGN=str(root), COLLIDERFLOW_STAGE=stage)
+    additional = dict(site.slurm.additional)
+    additional.update(resources.sbatch)
+    return JobRequest(
+        name=f"cf.{name}.{stage}",
+        token=token,
+        folder=root / "stages" / stage / "logs" / "jobs",
+        payload=StageJob(str(root), stage),
+        array_indices=array_indices,
+        nodes=resources.nodes,
+        tasks_per_node=resources.tasks_per_node,
+        gpus_per_node=gpus,
+        cpus_per_task=resources.cpus_per_task,
+        mem=resources.mem,
+        time_min=time_to_minutes(resources.time),
+        partition=resources.partition or site.slurm.partition,
+        account=resources.account or site.slurm.account,
+        qos=resources.qos or site.slurm.qos,
+        constraint=resources.constraint or site.slurm.constraint,
+        additional=additional,
+        setup=list(site.setup),
+        env=env,
+        srun_args=list(site.slurm.srun_args),
+        array_parallelism=resources.array_parallelism,
+        max_requeues=resources.max_requeues if resources.max_requeues is not None else site.slurm.max_requeues,
+        signal_delay_s=resources.signal_delay_s or site.slurm.signal_delay_s,
+        max_parallel_local=site.local.max_parallel_tasks,
+    )
+
+
+def render_dry_run(spec: CampaignSpec, name: str) -> list[tuple[str, str]]:
+    """(stage, script) for every stage in submission order; writes nothing."""
+    root = campaign_root(spec, name)
+    scheduler = make_scheduler(spec.site.scheduler, root, slurm_conf=spec.site.slurm.conf)
+    scripts = []
+    for stage in topological_order(spec.workflow.needs_graph()):
+        stage_spec = spec.workflow.stages[stage]
+        indices = list(range(stage_spec.resources.array)) if stage_spec.resources.array else None
+        request = job_request(spec, root, name, stage, f"dry-run-{stage}", indices)
+        after = [f"{{{up}}}" for up in stage_spec.needs]
+        scripts.append((stage, scheduler.render(request, after)))
+    return scripts
+
+
+def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observation) -> list[Submission]:
+    """Submit every stage that is neither completed nor queued, in DAG order, with dependencies
+    on the upstream jobs still queued. Caller holds the lock. Idempotent: a second call submits
+    nothing while the first call's jobs are queued, running or done."""
+    spec = store.spec
+    statuses = observation.stages
+    zombies = [job for status in statuses.values() for job in status.zombie_ids]
+    if zombies:
+        scheduler.cancel(zombies)
+        store.journal.append("cancel", job_ids=zombies, reason="dependency can never be satisfied")
+    submitted = []
+    for stage in topological_order(spec.workflow.needs_graph()):
+        status = statuses[stage]
+        if status.state == "COMPLETED" or status.active_ids:
+            continue
+        after: list[str] = []
+        for upstream in spec.workflow.stages[stage].needs:
+            up = statuses[upstream]
+            if up.state != "COMPLETED":
+                after.extend(up.active_ids)
+        indices = store.missing_tasks(stage) if store.array_size(stage) else None
+        token = uuid.uuid4().hex[:16]
+        store.journal.append(
+            "submitting", stage=stage, token=token, attempt=status.submissions + 1, array_indices=indices
+        )
+        request = job_request(spec, store.root, store.name, stage, token, indices)
+        try:
+            ids = scheduler.submit(request, after)
+        except Exception as exc:
+            store.journal.append("submit-failed", stage=stage, token=token, error=str(exc))
+            raise
+        store.journal.append(
+            "submitted", stage=stage, token=token, job_ids=ids, after=after, array_indices=indices
+        )
+        statuses[stage] = StageStatus(
+            stage, "PENDING", job_ids=ids, active_ids=ids, submissions=status.submissions + 1,
+            job_states=dict.fromkeys(ids, "PENDING"),
+        )
+        submitted.append(Submission(stage, ids, after, indices))
+    return submitted
+
+
+def submit(spec: CampaignSpec, name: str) -> tuple[CampaignStore, list[Submission]]:
+    store = CampaignStore.create(campaign_root(spec, name), spec, name)
+    scheduler = scheduler_for(store.root, store.spec)
+    with store.lock("submit"):
+        return store, schedule(store, scheduler, observe(store, scheduler))
+
+
+def resume(store: CampaignStore) -> list[Submission]:
+    scheduler = scheduler_for(store.root, store.spec)
+    with store.lock("resume"):
+        observation = observe(store, scheduler)
+        if not observation.scheduler_ok:
+            from .errors import UserError
+
+            raise UserError(f"cannot resume while the scheduler is unreachable: {observation.scheduler_error}")
+        record_observation(store, observation, locked=True)
+        store.journal.append("resume")
+        return schedule(store, scheduler, observation)
+
+
+def cancel(store: CampaignStore) -> list[str]:
+    scheduler = scheduler_for(store.root, store.spec)
+    with store.lock("cancel"):
+        observation = observe(store, scheduler)
+        ids = [
+            job
+            for status in observation.stages.values()
+            for job in status.job_ids
+            if status.job_states.get(job) in ACTIVE or job in status.zombie_ids
+        ]
+        if ids:
+            scheduler.cancel(ids)
+        store.journal.append("cancel", job_ids=ids, reason="colliderflow cancel")
+        record_observation(store, observe(store, scheduler), locked=True)
+        return ids

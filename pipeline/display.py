@@ -1,0 +1,85 @@
+"""Terminal output: the status table, progress lines and the campaign report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from .observe import Observation
+from .store import CampaignStore
+
+
+def _short_ids(ids: list[str], limit: int = 3) -> str:
+    if not ids:
+        return "-"
+    if len(ids) <= limit:
+        return ",".join(ids)
+    return f"{','.join(ids[:limit])},… ({len(ids)})"
+
+
+def status_table(store: CampaignStore, observation: Observation) -> str:
+    spec = store.spec
+    rows = [("STAGE", "KIND", "STATE", "JOBS", "SUBMITS", "NOTE")]
+    for name, status in observation.stages.items():
+        kind = spec.workflow.stages[name].kind
+        rows.append((name, kind, status.state, _short_ids(status.job_ids), str(status.submissions), status.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        f"campaign {store.name}  site {spec.site.name} ({spec.site.scheduler})  {store.root}",
+    ]
+    if not observation.scheduler_ok:
+        lines.append(f"warning: {observation.scheduler_error}; showing last known states")
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + ("  " + row[5] if row[5] else ""))
+    return "\n".join(lines)
+
+
+def status_json(store: CampaignStore, observation: Observation) -> dict[str, Any]:
+    return {
+        "campaign": store.name,
+        "dir": str(store.root),
+        "site": store.spec.site.name,
+        "scheduler_ok": observation.scheduler_ok,
+        "stages": {name: status.as_json() for name, status in observation.stages.items()},
+    }
+
+
+def progress_line(stage: str, old: str, new: str, job_ids: list[str]) -> str:
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    return f"[{stamp}] {stage:<16} {old:>13} -> {new:<13} {_short_ids(job_ids)}"
+
+
+def _duration(store: CampaignStore, stage: str) -> str:
+    attempts = sorted((store.stage_dir(stage) / "attempts").glob("*.json"))
+    total = 0.0
+    for path in attempts:
+        try:
+            record = json.loads(path.read_text())
+            start = dt.datetime.fromisoformat(record["started"])
+            end = dt.datetime.fromisoformat(record["ended"])
+        except (KeyError, ValueError, OSError):
+            continue
+        total += (end - start).total_seconds()
+    return f"{total:.1f} s" if attempts else "-"
+
+
+def report_text(store: CampaignStore, observation: Observation) -> str:
+    """Stage states and run times, stage results, and the files under report/."""
+    lines = [status_table(store, observation), "", "Run time per stage (sum over attempts):"]
+    for stage in observation.stages:
+        lines.append(f"  {stage:<20} {_duration(store, stage)}")
+    results = []
+    for stage in observation.stages:
+        for path in [store.stage_dir(stage) / "result.json", *sorted((store.stage_dir(stage) / "results").glob("*.json"))]:
+            if path.is_file():
+                text = path.read_text().strip()
+                results.append(f"  {path.relative_to(store.root)}: {text if len(text) < 200 else text[:200] + '…'}")
+    if results:
+        lines += ["", "Stage results:", *results]
+    report_dir = store.root / "report"
+    files = sorted(p for p in report_dir.rglob("*") if p.is_file()) if report_dir.is_dir() else []
+    lines += ["", f"Report files in {report_dir}:" if files else f"No report files yet in {report_dir}."]
+    lines += [f"  {p.relative_to(report_dir)}" for p in files]
+    lines += ["", f"TensorBoard: colliderflow tensorboard {store.root}"]
+    return "\n".join(lines)

@@ -1,0 +1,214 @@
+"""Reading workflow and site files, applying --set overrides, and turning every problem
+into one SpecError that names the file and the field path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from . import stages as stage_kinds
+from .dag import CycleError, topological_order
+from .errors import SpecError
+from .site import SiteProfile
+from .spec import WorkflowSpec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SITE_PATH_ENV = "COLLIDERFLOW_SITES_PATH"
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    workflow: WorkflowSpec
+    site: SiteProfile
+    workflow_file: Path
+    site_file: Path
+    overrides: tuple[str, ...] = ()
+
+    def stage_params(self, stage: str) -> BaseModel:
+        spec = self.workflow.stages[stage]
+        return stage_kinds.get(spec.kind).params.model_validate(spec.params)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(source, "", "file not found") from None
+    except OSError as exc:
+        raise SpecError(source, "", f"cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(source, "", f"not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(source, "", f"expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def site_search_path() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get(SITE_PATH_ENV, "").split(os.pathsep) if p]
+    return extra + [REPO_ROOT / "sites"]
+
+
+def known_sites() -> list[str]:
+    names = set()
+    for directory in site_search_path():
+        if directory.is_dir():
+            names.update(p.stem for p in directory.glob("*.yaml"))
+    return sorted(names)
+
+
+def resolve_site_file(site: str | None) -> Path:
+    """A site given as a path to a YAML file, or by name from sites/ (default: local)."""
+    site = site or "local"
+    candidate = Path(site)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in site:
+        if not candidate.is_file():
+            raise SpecError("--site", "", f"site file {site} not found")
+        return candidate
+    for directory in site_search_path():
+        path = directory / f"{site}.yaml"
+        if path.is_file():
+            return path
+    raise SpecError("--site", "", f"unknown site {site!r} (known: {', '.join(known_sites()) or 'none'})")
+
+
+def parse_overrides(items: list[str]) -> tuple[list[tuple[list[str], Any]], list[tuple[list[str], Any]]]:
+    """`key.path=value` pairs (values parsed as YAML) split into workflow and `site.` overrides."""
+    workflow_sets, site_sets = [], []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError("--set", item, "expected dotted.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        if any(not p for p in parts):
+            raise SpecError("--set", key, "empty path segment")
+        if parts[0] == "site":
+            if len(parts) == 1:
+                raise SpecError("--set", key, "name a site field, e.g. site.slurm.partition=gpu")
+            site_sets.append((parts[1:], value))
+        else:
+            workflow_sets.append((parts, value))
+    return workflow_sets, site_sets
+
+
+def apply_overrides(data: dict[str, Any], sets: list[tuple[list[str], Any]], source: str) -> None:
+    for parts, value in sets:
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                path = ".".join(parts[: depth + 1])
+                raise SpecError(source, path, f"--set {'.'.join(parts)}: {path} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+
+
+def _format_loc(loc: tuple[Any, ...], prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    parts += [str(p) for p in loc]
+    return ".".join(parts)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that a validation location points into (for 'valid fields')."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            if isinstance(part, str):  # key of a dict[str, Model]
+                continue
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ()) or ()
+        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = candidates[0] if candidates else annotation
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def spec_error(exc: ValidationError, model: type[BaseModel], source: str, prefix: str = "") -> SpecError:
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    if first["type"] == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        valid = f" (valid: {', '.join(parent.model_fields)})" if parent else ""
+        message = f"unknown field {loc[-1]!r}{valid}"
+    elif first["type"] == "missing":
+        message = "field required"
+    else:
+        message = first["msg"]
+        if "input" in first and first["type"].startswith(("string_pattern", "literal", "enum")):
+            message += f" (got {first['input']!r})"
+    more = f" [and {len(errors) - 1} more problem(s)]" if len(errors) > 1 else ""
+    return SpecError(source, _format_loc(loc, prefix), message + more)
+
+
+def validate_site(data: dict[str, Any], source: str) -> SiteProfile:
+    try:
+        return SiteProfile.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, SiteProfile, source) from None
+
+
+def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
+    try:
+        workflow = WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, WorkflowSpec, source) from None
+    for name, stage in workflow.stages.items():
+        try:
+            kind = stage_kinds.get(stage.kind)
+        except KeyError as exc:
+            raise SpecError(source, f"stages.{name}.kind", exc.args[0]) from None
+        try:
+            kind.params.model_validate(stage.params)
+        except ValidationError as exc:
+            raise spec_error(exc, kind.params, source, prefix=f"stages.{name}.params") from None
+        for upstream in stage.needs:
+            if upstream not in workflow.stages:
+                raise SpecError(
+                    source,
+                    f"stages.{name}.needs",
+                    f"unknown stage {upstream!r} (stages: {', '.join(workflow.stages)})",
+                )
+            if upstream == name:
+                raise SpecError(source, f"stages.{name}.needs", "a stage cannot need itself")
+    try:
+        topological_order(workflow.needs_graph())
+    except CycleError as exc:
+        raise SpecError(source, "stages", f"the needs form a {exc}") from None
+    return workflow
+
+
+def load_campaign_spec(workflow_file: str | Path, site: str | None = None, sets: list[str] | None = None) -> CampaignSpec:
+    """Load, override and validate a workflow with its site. Raises SpecError; writes nothing."""
+    workflow_path = Path(workflow_file)
+    site_path = resolve_site_file(site)
+    workflow_sets, site_sets = parse_overrides(list(sets or []))
+    workflow_data = load_yaml(workflow_path)
+    site_data = load_yaml(site_path)
+    apply_overrides(workflow_data, workflow_sets, str(workflow_path))
+    apply_overrides(site_data, site_sets, str(site_path))
+    site_profile = validate_site(site_data, str(site_path))
+    workflow = validate_workflow(workflow_data, str(workflow_path))
+    return CampaignSpec(workflow, site_profile, workflow_path, site_path, tuple(sets or ()))

@@ -1,0 +1,208 @@
+"""What state each stage is in, from the journal, the stage's own files and the scheduler queue.
+
+Works without Slurm accounting: jobs still in the queue report their state; for jobs gone
+from it, the completion markers, the attempt records written by the job itself and the
+last state seen earlier decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from slurm.request import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TERMINAL, TIMEOUT, QueueEntry
+from slurm.scheduler import Scheduler, SchedulerUnavailable
+
+from .store import CampaignStore
+
+NOT_SUBMITTED = "NOT_SUBMITTED"
+ACTIVE = frozenset({PENDING, RUNNING})
+_FAILURE_ORDER = (FAILED, TIMEOUT, CANCELLED)
+
+
+@dataclass
+class StageStatus:
+    name: str
+    state: str
+    job_ids: list[str] = field(default_factory=list)
+    active_ids: list[str] = field(default_factory=list)
+    zombie_ids: list[str] = field(default_factory=list)  # pending on a dependency that can never run
+    submissions: int = 0
+    reason: str = ""
+    job_states: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "job_ids": self.job_ids,
+            "submissions": self.submissions,
+            "reason": self.reason,
+            "jobs": self.job_states,
+        }
+
+
+@dataclass
+class Observation:
+    stages: dict[str, StageStatus]
+    adopted: dict[str, dict[str, Any]]  # token -> submission found in the queue only (never journaled)
+    scheduler_ok: bool = True
+    scheduler_error: str = ""
+
+
+def submissions_by_stage(entries: list[dict[str, Any]]) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Submitted (or adopted) jobs per stage, and intents whose submission never got recorded."""
+    subs: dict[str, list[dict]] = {}
+    intents: dict[str, dict] = {}
+    for entry in entries:
+        event = entry.get("event")
+        if event == "submitting":
+            intents[entry["token"]] = entry
+        elif event in ("submitted", "adopted"):
+            intents.pop(entry["token"], None)
+            subs.setdefault(entry["stage"], []).append(entry)
+        elif event == "submit-failed":
+            intents.pop(entry["token"], None)
+    return subs, intents
+
+
+def last_job_states(entries: list[dict[str, Any]]) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for entry in entries:
+        if entry.get("event") == "state":
+            seen.update(entry.get("jobs", {}))
+    return seen
+
+
+def _gone_job_state(store: CampaignStore, stage: str, job_id: str, index: int | None, seen: dict) -> tuple[str, str]:
+    """State of a job the scheduler no longer lists."""
+    attempt = store.read_attempt(stage, job_id)
+    if store.task_marker(stage, index).is_file() and (attempt is None or attempt.get("state") == COMPLETED):
+        return COMPLETED, ""
+    if seen.get(job_id) in TERMINAL - {COMPLETED}:
+        return seen[job_id], "last seen in the queue"
+    if attempt is None:
+        return CANCELLED, "gone from the queue before it started"
+    if attempt.get("state") == "FAILED":
+        return FAILED, attempt.get("error", "")
+    if attempt.get("state") == "REQUEUED":
+        return TIMEOUT, "requeued, then gone from the queue (requeue limit reached or job removed)"
+    return FAILED, "lost: gone from the queue with no completion marker (killed or node failure)"
+
+
+def _aggregate(states: list[str]) -> str:
+    if any(s == RUNNING for s in states):
+        return RUNNING
+    if any(s == PENDING for s in states) and any(s == COMPLETED for s in states):
+        return RUNNING  # an array part-way through
+    if any(s == PENDING for s in states):
+        return PENDING
+    if states and all(s == COMPLETED for s in states):
+        return COMPLETED
+    for state in _FAILURE_ORDER:
+        if state in states:
+            return state
+    return FAILED
+
+
+def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
+    entries = store.journal.entries()
+    subs, intents = submissions_by_stage(entries)
+    seen = last_job_states(entries)
+    names = [store.job_name(stage) for stage in store.spec.workflow.stages]
+    ok, error = True, ""
+    try:
+        queue: list[QueueEntry] = scheduler.query(names)
+    except SchedulerUnavailable as exc:
+        queue, ok, error = [], False, str(exc)
+    by_id = {entry.job_id: entry for entry in queue}
+
+    adopted: dict[str, dict[str, Any]] = {}
+    for token, intent in intents.items():
+        ids = sorted((entry.job_id for entry in queue if entry.token == token), key=_job_order)
+        if ids:
+            record = {"stage": intent["stage"], "token": token, "job_ids": ids}
+            record["array_indices"] = intent.get("array_indices")
+            adopted[token] = record
+            subs.setdefault(intent["stage"], []).append(record)
+
+    statuses = {}
+    for stage in store.spec.workflow.stages:
+        history = subs.get(stage, [])
+        if not history:
+            state = COMPLETED if store.is_done(stage) else NOT_SUBMITTED
+            statuses[stage] = StageStatus(stage, state)
+            continue
+        latest = history[-1]
+        ids = list(latest["job_ids"])
+        indices = latest.get("array_indices") or [None] * len(ids)
+        job_states, reasons, active, zombies = {}, [], [], []
+        for job_id, index in zip(ids, indices, strict=False):
+            entry = by_id.get(job_id)
+            if entry is not None:
+                state, reason = entry.state, entry.reason
+                if state == PENDING and "DependencyNeverSatisfied" in reason:
+                    state, reason = CANCELLED, "its dependency failed (DependencyNeverSatisfied)"
+                    zombies.append(job_id)
+                elif state == COMPLETED and not store.task_marker(stage, index).is_file():
+                    state, reason = FAILED, "the job ended without writing its completion marker"
+            elif not ok:
+                state, reason = seen.get(job_id, PENDING), "scheduler unreachable: last known state"
+            else:
+                state, reason = _gone_job_state(store, stage, job_id, index, seen)
+            job_states[job_id] = state
+            if state in ACTIVE:
+                active.append(job_id)
+            if reason and state != COMPLETED:
+                reasons.append(f"{job_id}: {reason}")
+        state = COMPLETED if store.is_done(stage) else _aggregate(list(job_states.values()))
+        statuses[stage] = StageStatus(
+            name=stage,
+            state=state,
+            job_ids=ids,
+            active_ids=active,
+            zombie_ids=zombies,
+            submissions=len(history),
+            reason="; ".join(reasons) if state != COMPLETED else "",
+            job_states=job_states,
+        )
+    return Observation(statuses, adopted, ok, error)
+
+
+def _job_order(job_id: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in job_id.replace("-", "_").split("_"))
+
+
+def record_observation(
+    store: CampaignStore, observation: Observation, locked: bool = False
+) -> list[tuple[str, str, str]]:
+    """Journal adopted jobs and state changes since the last record; returns the changes.
+
+    `locked`: the caller holds the controller lock. Otherwise the write happens only if the
+    lock is free (a `status` beside a running `submit` records nothing).
+    """
+    entries = store.journal.entries()
+    last: dict[str, str] = {}
+    for entry in entries:
+        if entry.get("event") == "state":
+            last[entry["stage"]] = entry["state"]
+    changes = [
+        (name, last.get(name, NOT_SUBMITTED), status.state)
+        for name, status in observation.stages.items()
+        if status.state != last.get(name, NOT_SUBMITTED)
+    ]
+    if not changes and not observation.adopted:
+        return changes
+    def write() -> None:
+        for record in observation.adopted.values():
+            store.journal.append("adopted", **record)
+        for name, _old, new in changes:
+            status = observation.stages[name]
+            store.journal.append("state", stage=name, state=new, jobs=status.job_states, reason=status.reason)
+
+    if locked:
+        write()
+    else:
+        with store.try_lock() as held:
+            if held:
+                write()
+    return changes

@@ -1,0 +1,155 @@
+"""What runs inside a job: build the stage context, run the stage, write the markers.
+
+`StageJob` is the picklable Submitit Checkpointable handed to the scheduler; on the requeue
+signal (or the time limit) Submitit calls its checkpoint(), which calls the stage's own
+checkpoint() hook and asks for the same task to be run again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from . import stages as stage_kinds
+from .atomic import atomic_write_json, atomic_write_text
+from .stage import Stage, StageContext
+
+RANK_WAIT_S = 600.0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class StageJob(submitit.helpers.Checkpointable):
+    def __init__(self, campaign_dir: str, stage: str) -> None:
+        self.campaign_dir = str(campaign_dir)
+        self.stage = stage
+        self._active: Stage | None = None
+        self._requeueing = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"campaign_dir": self.campaign_dir, "stage": self.stage}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._active = None
+        self._requeueing = False
+
+    def __call__(self, array_index: int | None = None) -> Any:
+        return run_task(self, array_index)
+
+    def checkpoint(self, array_index: int | None = None) -> submitit.helpers.DelayedSubmission:
+        self._requeueing = True
+        stage = self._active
+        if stage is not None:
+            stage.ctx.log("requeue signal: running the stage's checkpoint()")
+            stage.checkpoint()
+            _record_attempt(stage.ctx, "REQUEUED")
+            stage.ctx.log("checkpoint written; the job goes back to the queue")
+        args = () if array_index is None else (array_index,)
+        return submitit.helpers.DelayedSubmission(StageJob(self.campaign_dir, self.stage), *args)
+
+
+def _record_attempt(ctx: StageContext, state: str, **extra: Any) -> None:
+    if not ctx.is_main or not ctx.job_id:
+        return
+    path = ctx.stage_dir / "attempts" / f"{ctx.job_id}.json"
+    record: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            record = {}
+    record.update(state=state, updated=_now(), host=ctx.hostname, attempt=ctx.attempt, array_index=ctx.array_index)
+    record.update(extra)
+    atomic_write_json(path, record)
+
+
+def build_context(campaign_dir: str, stage: str, array_index: int | None) -> tuple[StageContext, Any]:
+    from slurm import launch_env
+
+    from .store import CampaignStore
+
+    store = CampaignStore.open(Path(campaign_dir))
+    for entry in store.meta.get("pythonpath", []):
+        if entry not in sys.path:
+            sys.path.append(entry)
+    spec = store.spec
+    stage_spec = spec.workflow.stages[stage]
+    kind = stage_kinds.get(stage_spec.kind)
+    task = launch_env.current()
+    ctx = StageContext(
+        campaign_dir=store.root,
+        stage=stage,
+        stage_dir=store.stage_dir(stage),
+        params=kind.params.model_validate(stage_spec.params),
+        resources=stage_spec.resources,
+        site=spec.site,
+        upstream={name: store.stage_dir(name) for name in stage_spec.needs},
+        tensorboard_dir=store.root / "tensorboard",
+        rank=task.rank,
+        world_size=task.world_size,
+        local_rank=task.local_rank,
+        array_index=array_index,
+        array_size=stage_spec.resources.array,
+        attempt=task.restart_count + 1,
+        job_id=task.job_id,
+    )
+    for directory in (ctx.outputs_dir, ctx.checkpoints_dir, ctx.logs_dir, ctx.stage_dir / "attempts"):
+        directory.mkdir(parents=True, exist_ok=True)
+    return ctx, (store, kind)
+
+
+def run_task(job: StageJob, array_index: int | None) -> Any:
+    ctx, (store, kind) = build_context(job.campaign_dir, job.stage, array_index)
+    started = time.time()
+    _record_attempt(ctx, "RUNNING", started=_now())
+    ctx.log(f"start: job {ctx.job_id or '-'}, attempt {ctx.attempt}")
+    stage: Stage = kind.load()(ctx)
+    job._active = stage
+    try:
+        result = stage.run()
+    except BaseException as exc:
+        if job._requeueing:
+            raise  # Submitit is requeueing this job: not a failure
+        message = f"{type(exc).__name__}: {exc}"
+        ctx.log(f"FAILED: {message}")
+        _record_attempt(ctx, "FAILED", error=message, traceback=traceback.format_exc(), ended=_now())
+        raise
+    finally:
+        job._active = None
+    _finish_task(store, ctx, result)
+    ctx.log(f"done in {time.time() - started:.2f} s")
+    _record_attempt(ctx, "COMPLETED", ended=_now())
+    return result
+
+
+def _finish_task(store: Any, ctx: StageContext, result: Any) -> None:
+    """Rank 0 saves the result and marks the task done once every rank has finished it."""
+    tasks_dir = ctx.stage_dir / "tasks"
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    run_key = f"{ctx.array_index or 0}.{ctx.job_id or 'job'}.{ctx.attempt}"
+    atomic_write_text(tasks_dir / f"{run_key}.rank{ctx.rank}", _now() + "\n")
+    if not ctx.is_main:
+        return
+    deadline = time.monotonic() + RANK_WAIT_S
+    others = [tasks_dir / f"{run_key}.rank{r}" for r in range(1, ctx.world_size)]
+    while not all(p.exists() for p in others):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ranks did not all finish within {RANK_WAIT_S:.0f} s of rank 0")
+        time.sleep(0.2)
+    if result is not None:
+        name = "result.json" if ctx.array_index is None else f"results/{ctx.array_index}.json"
+        atomic_write_text(ctx.stage_dir / name, json.dumps(result, indent=2, default=str) + "\n")
+    marker = {"completed": _now(), "job_id": ctx.job_id, "attempt": ctx.attempt, "host": ctx.hostname}
+    atomic_write_json(store.task_marker(ctx.stage, ctx.array_index), marker)
+    if not store.missing_tasks(ctx.stage):
+        atomic_write_json(store.done_marker(ctx.stage), marker)

@@ -1,0 +1,84 @@
+"""The stage interface: what a stage kind implements and what it is handed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .atomic import append_line
+from .site import SiteProfile
+from .spec import Resources
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may touch: its own dir, its upstream dirs, its place in the job."""
+
+    campaign_dir: Path
+    stage: str
+    stage_dir: Path
+    params: BaseModel
+    resources: Resources
+    site: SiteProfile
+    upstream: dict[str, Path]
+    tensorboard_dir: Path
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    array_index: int | None = None
+    array_size: int | None = None
+    attempt: int = 1
+    job_id: str = ""
+    hostname: str = field(default_factory=socket.gethostname)
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.stage_dir / "outputs"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.stage_dir / "checkpoints"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.stage_dir / "logs"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def upstream_outputs(self, name: str) -> Path:
+        """The outputs/ dir of an upstream stage named in `needs`."""
+        try:
+            return self.upstream[name] / "outputs"
+        except KeyError:
+            raise KeyError(f"stage {self.stage!r} does not need {name!r} (needs: {sorted(self.upstream)})") from None
+
+    def log(self, message: str) -> None:
+        """Append a timestamped line to the stage's own log (logs/stage.log) and print it."""
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        task = "" if self.array_index is None else f" task={self.array_index}"
+        line = f"{stamp} [{self.stage} rank={self.rank}/{self.world_size}{task} {self.hostname}] {message}"
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        append_line(self.logs_dir / "stage.log", line)
+        print(line, flush=True)
+
+
+class Stage:
+    """A stage kind's implementation. Small on purpose: run, and checkpoint before a requeue."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self.params: Any = ctx.params
+
+    def run(self) -> Any:
+        """Do the work; read upstream outputs, write into ctx.outputs_dir. A JSON-able return is saved."""
+        raise NotImplementedError
+
+    def checkpoint(self) -> None:
+        """Save what is needed to continue, called on the requeue signal before the job is requeued."""

@@ -1,0 +1,58 @@
+"""Registry of stage kinds by name.
+
+A kind pairs a light parameter model (validated at submit time, on the login node,
+without heavy imports) with the dotted path of its implementation class, which is
+imported only inside the job. Kinds are added here as they are built; the registry
+lists only kinds that exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from .python_params import PythonParams
+
+
+@dataclass(frozen=True)
+class StageKind:
+    name: str
+    params: type[BaseModel]
+    impl: str  # "package.module:Class", a subclass of pipeline.stage.Stage
+    summary: str
+
+    def load(self) -> type:
+        module_name, _, attr = self.impl.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+_KINDS: dict[str, StageKind] = {}
+
+
+def register(kind: StageKind) -> None:
+    if kind.name in _KINDS:
+        raise ValueError(f"stage kind {kind.name!r} is registered twice")
+    _KINDS[kind.name] = kind
+
+
+def get(name: str) -> StageKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise KeyError(f"unknown stage kind {name!r} (available: {', '.join(names())})") from None
+
+
+def names() -> list[str]:
+    return sorted(_KINDS)
+
+
+register(
+    StageKind(
+        name="python",
+        params=PythonParams,
+        impl="pipeline.stages.python_call:PythonStage",
+        summary="Call module:function(**kwargs, ctx=context); its return value is saved as JSON.",
+    )
+)

@@ -1,0 +1,40 @@
+"""The scheduler interface and the registry that picks one by the site's `scheduler:` name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from .request import JobRequest, QueueEntry
+
+
+class SchedulerUnavailable(RuntimeError):
+    """The scheduler could not be asked (controller down, command missing)."""
+
+
+class Scheduler(Protocol):
+    def render(self, request: JobRequest, after: list[str]) -> str:
+        """The job script (or launch description) that `submit` would use, for --dry-run."""
+
+    def submit(self, request: JobRequest, after: list[str]) -> list[str]:
+        """Queue the job; return one id per task of an array, or one id. Runs after `after` succeed."""
+
+    def query(self, names: list[str]) -> list[QueueEntry]:
+        """Jobs of these names the scheduler still knows about (any state)."""
+
+    def cancel(self, job_ids: list[str]) -> None:
+        """Cancel these jobs (unknown or finished ids are ignored)."""
+
+
+def make_scheduler(kind: str, campaign_dir: Path, slurm_conf: str | None = None) -> Scheduler:
+    from .local_scheduler import LocalScheduler
+    from .slurm_scheduler import SlurmScheduler
+
+    factories = {
+        "slurm": lambda: SlurmScheduler(conf=slurm_conf),
+        "local": lambda: LocalScheduler(queue_dir=campaign_dir / "local-queue"),
+    }
+    try:
+        return factories[kind]()
+    except KeyError:
+        raise ValueError(f"unknown scheduler {kind!r} (known: {', '.join(factories)})") from None
