@@ -4,6 +4,7 @@ into one SpecError that names the file and the field path."""
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,20 +130,21 @@ def _format_loc(loc: tuple[Any, ...], prefix: str = "") -> str:
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model class that a validation location points into (for 'valid fields')."""
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            if isinstance(part, str):  # key of a dict[str, Model]
-                continue
-            return None
-        field = current.model_fields.get(str(part))
+    current: type[BaseModel] = model
+    parts = list(loc)
+    while parts:
+        field = current.model_fields.get(str(parts.pop(0)))
         if field is None:
             return None
         annotation = field.annotation
-        args = getattr(annotation, "__args__", ()) or ()
-        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        current = candidates[0] if candidates else annotation
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if typing.get_origin(annotation) is dict and parts:
+            parts.pop(0)  # the map key (a stage name, say)
+            annotation = typing.get_args(annotation)[1]
+        models = [a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not models:
+            return None
+        current = models[0]
+    return current
 
 
 def spec_error(exc: ValidationError, model: type[BaseModel], source: str, prefix: str = "") -> SpecError:

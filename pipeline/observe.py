@@ -149,6 +149,10 @@ def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
                 state, reason = seen.get(job_id, PENDING), "scheduler unreachable: last known state"
             else:
                 state, reason = _gone_job_state(store, stage, job_id, index, seen)
+            if state in (FAILED, TIMEOUT):
+                attempt = store.read_attempt(stage, job_id)
+                if attempt and attempt.get("error"):
+                    reason = attempt["error"]  # the stage's own exception says more than an exit code
             job_states[job_id] = state
             if state in ACTIVE:
                 active.append(job_id)

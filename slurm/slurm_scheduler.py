@@ -91,7 +91,8 @@ class SlurmScheduler:
             masters = sorted({job.split("_", 1)[0] for job in after}, key=lambda j: (len(j), j))
             additional["dependency"] = "afterok:" + ":".join(masters)
             additional["kill_on_invalid_dep"] = "yes"
-        additional.update(request.additional)
+        # An empty value is a bare flag (`exclusive: ""` -> `#SBATCH --exclusive`).
+        additional.update({key: value if value != "" else True for key, value in request.additional.items()})
         params: dict[str, Any] = {
             "job_name": request.name,
             "comment": request.comment,
@@ -108,7 +109,6 @@ class SlurmScheduler:
             "setup": list(request.setup) + request.env_exports(),
             "srun_args": list(request.srun_args) or None,
             "additional_parameters": additional,
-            "wckey": None,
         }
         if request.array_parallelism:
             params["array_parallelism"] = request.array_parallelism

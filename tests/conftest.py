@@ -1,0 +1,85 @@
+"""Shared fixtures: the CLI as a user runs it (a subprocess), workflow files, the devcluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
+    env.update(extra or {})
+    return env
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_workflow(directory: Path, data: dict, name: str = "workflow.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def status_json(campaign: Path) -> dict:
+    result = run_cli("status", str(campaign), "--json", cwd=campaign.parent)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_until(predicate, timeout: float = 120.0, interval: float = 0.3, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stage_log_times(campaign: Path, stage: str) -> dict[str, list[float]]:
+    """Timestamps of the 'start:' and 'done in' lines of a stage's own log."""
+    import datetime as dt
+
+    times: dict[str, list[float]] = {"start": [], "done": []}
+    for line in (campaign / "stages" / stage / "logs" / "stage.log").read_text().splitlines():
+        stamp = dt.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+        if "] start:" in line:
+            times["start"].append(stamp)
+        elif "] done in" in line:
+            times["done"].append(stamp)
+    return times
+
+
+def py_stage(target: str, needs: list[str] | None = None, resources: dict | None = None, **kwargs) -> dict:
+    stage = {"kind": "python", "params": {"target": f"tests.steps:{target}", "kwargs": kwargs}}
+    if needs:
+        stage["needs"] = needs
+    stage["resources"] = {"time": "00:10:00", **(resources or {})}
+    return stage
+
+
+@pytest.fixture(scope="session")
+def devcluster():
+    """The real development Slurm cluster (started once; left running for reuse)."""
+    result = run_cli("devcluster", "up", cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return "devcluster"

@@ -1,0 +1,78 @@
+"""Small pure pieces: time limits, DAG order and cycles, overrides, squeue parsing, launch env."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.dag import CycleError, dependents, topological_order
+from pipeline.loader import apply_overrides, parse_overrides
+from pipeline.timelimit import time_to_minutes
+from slurm.launch_env import current
+from slurm.slurm_scheduler import SlurmScheduler, parse_squeue
+from slurm.request import JobRequest
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("30", 30), ("01:30:00", 90), ("1-00:00:00", 1440), ("2-12", 3600), ("00:00:30", 1), ("10:30", 11)],
+)
+def test_time_limits(text, minutes):
+    assert time_to_minutes(text) == minutes
+
+
+@pytest.mark.parametrize("text", ["1:2:3:4", "abc", "-5", "01:75:00", "0", ""])
+def test_malformed_time_limits(text):
+    with pytest.raises(ValueError):
+        time_to_minutes(text)
+
+
+def test_topological_order_and_dependents():
+    needs = {"evaluate": ["train"], "train": ["hpo", "stage"], "hpo": ["stage"], "stage": ["generate"], "generate": []}
+    order = topological_order(needs)
+    for stage, ups in needs.items():
+        assert all(order.index(up) < order.index(stage) for up in ups)
+    assert dependents(needs, "hpo") == {"train", "evaluate"}
+
+
+def test_cycle_is_reported_with_its_path():
+    with pytest.raises(CycleError) as info:
+        topological_order({"a": ["c"], "b": ["a"], "c": ["b"]})
+    assert info.value.cycle[0] == info.value.cycle[-1]
+    assert set(info.value.cycle) == {"a", "b", "c"}
+
+
+def test_overrides_parse_yaml_values_and_split_site():
+    wf, site = parse_overrides(["stages.t.resources.nodes=4", "site.slurm.partition=gpu", "a.b=[1, 2]"])
+    data: dict = {}
+    apply_overrides(data, wf, "x.yaml")
+    assert data == {"stages": {"t": {"resources": {"nodes": 4}}}, "a": {"b": [1, 2]}}
+    assert site == [(["slurm", "partition"], "gpu")]
+
+
+def test_squeue_parsing_maps_states_and_tokens():
+    text = "12_3|RUNNING|None|colliderflow:abc\n13|PENDING|DependencyNeverSatisfied|colliderflow:def\n14|NODE_FAIL|x|other\n"
+    entries = parse_squeue(text)
+    assert [(e.job_id, e.state, e.token) for e in entries] == [
+        ("12_3", "RUNNING", "abc"),
+        ("13", "PENDING", "def"),
+        ("14", "FAILED", ""),
+    ]
+
+
+def test_array_dependencies_use_the_array_job_id(tmp_path):
+    request = JobRequest(name="cf.x.y", token="t", folder=tmp_path, payload=print)
+    params = SlurmScheduler.parameters(request, ["7_0", "7_1", "9"])
+    assert params["additional_parameters"]["dependency"] == "afterok:7:9"
+    assert params["additional_parameters"]["kill_on_invalid_dep"] == "yes"
+
+
+def test_launch_env_from_slurm_and_local():
+    slurm = current({"SLURM_JOB_ID": "55", "SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_LOCALID": "1",
+                     "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_RESTART_COUNT": "2"})
+    assert (slurm.rank, slurm.world_size, slurm.local_rank, slurm.local_world_size) == (3, 4, 1, 2)
+    assert slurm.restart_count == 2 and slurm.master_port == current({"SLURM_JOB_ID": "55", "SLURM_PROCID": "0"}).master_port
+    array = current({"SLURM_JOB_ID": "60", "SLURM_PROCID": "0", "SLURM_ARRAY_JOB_ID": "58", "SLURM_ARRAY_TASK_ID": "2"})
+    assert array.job_id == "58_2"
+    local = current({"COLLIDERFLOW_LAUNCHER": "local", "RANK": "1", "WORLD_SIZE": "2", "MASTER_PORT": "1234"})
+    assert (local.launcher, local.rank, local.world_size, local.master_port, local.master_addr()) == (
+        "local", 1, 2, 1234, "127.0.0.1")

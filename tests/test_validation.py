@@ -1,0 +1,109 @@
+"""Invalid input: exit 2, one message naming the file and the field, no traceback, nothing on disk."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO, cli_env, py_stage, run_cli, write_workflow
+
+
+def good_workflow() -> dict:
+    return {"name": "v", "stages": {"a": py_stage("touch"), "b": py_stage("touch", needs=["a"])}}
+
+
+def mutate(path: str, value):
+    def apply(data: dict) -> dict:
+        node = data
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+        return data
+
+    return apply
+
+
+CASES = {
+    "unknown top-level field": (mutate("colour", "blue"), [], "colour", "unknown field"),
+    "unknown resources field": (mutate("stages.a.resources.gpu", 1), [], "stages.a.resources.gpu", "valid:"),
+    "wrong type": (mutate("stages.a.resources.nodes", "many"), [], "stages.a.resources.nodes", "integer"),
+    "unknown stage kind": (mutate("stages.a.kind", "generate"), [], "stages.a.kind", "available: python"),
+    "needs a missing stage": (mutate("stages.b.needs", ["ghost"]), [], "stages.b.needs", "ghost"),
+    "cycle": (mutate("stages.a.needs", ["b"]), [], "stages", "cycle"),
+    "malformed time limit": (mutate("stages.a.resources.time", "1:2:3:4"), [], "stages.a.resources.time", "time limit"),
+    "bad python target": (mutate("stages.a.params.target", "no_colon"), [], "stages.a.params.target", "pattern"),
+    "unknown python param": (mutate("stages.a.params.retries", 3), [], "stages.a.params.retries", "unknown field"),
+    "bad stage name": (lambda d: {**d, "stages": {**d["stages"], "Bad-Name": py_stage("touch")}}, [], "stages.Bad-Name", ""),
+    "override with wrong type": (lambda d: d, ["--set", "stages.a.resources.array=zero"], "stages.a.resources.array", ""),
+    "override malformed": (lambda d: d, ["--set", "nonsense"], "--set", "key=value"),
+    "partition injection": (lambda d: d, ["--set", "site.slurm.partition=gpu; touch pwned"], "slurm.partition", "pattern"),
+    "unknown site": (lambda d: d, ["--site", "nosuchsite"], "--site", "unknown site"),
+    "sbatch flag with newline": (mutate("stages.a.resources.sbatch", {"comment": "x\ntouch pwned"}), [], "stages.a.resources.sbatch.comment", "newline"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_input_exits_2_naming_the_field(tmp_path, case):
+    change, extra_args, field, words = CASES[case]
+    path = write_workflow(tmp_path, change(good_workflow()))
+    result = run_cli("submit", str(path), *extra_args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert field in message
+    assert words in message
+    source = "--set" if field == "--set" else "--site" if field == "--site" else None
+    if source is None and "slurm." not in field:
+        assert str(path) in message
+    assert message.count("\n") == 0, "one message, one line"
+    assert not (tmp_path / "campaigns").exists()
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nstages: {a: [unclosed\n")
+    result = run_cli("submit", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(path) in result.stderr and "not valid YAML at line" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_workflow_file(tmp_path):
+    result = run_cli("submit", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert result.returncode == 2 and "nope.yaml: file not found" in result.stderr
+
+
+def test_invalid_site_file_names_site_file_and_field(tmp_path):
+    site = tmp_path / "mysite.yaml"
+    site.write_text("name: mysite\nscheduler: pbs\naccelerator: cpu\n")
+    path = write_workflow(tmp_path, good_workflow())
+    result = run_cli("submit", str(path), "--site", str(site), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{site}: scheduler:" in result.stderr and "'slurm' or 'local'" in result.stderr
+
+
+def test_existing_campaign_is_not_overwritten(tmp_path):
+    path = write_workflow(tmp_path, {"name": "twice", "stages": {"a": py_stage("touch")}})
+    assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "campaigns" / "twice" / "journal.jsonl").read_text()
+    again = run_cli("submit", str(path), cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr and "resume" in again.stderr
+    assert (tmp_path / "campaigns" / "twice" / "journal.jsonl").read_text() == before
+
+
+def test_validation_and_dry_run_import_no_heavy_frameworks(tmp_path):
+    path = write_workflow(tmp_path, good_workflow())
+    code = (
+        "import sys; from pipeline.cli import main; "
+        f"rc = main(['submit', {str(path)!r}, '--site', 'devcluster', '--dry-run']); "
+        "print('HEAVY', sorted(m for m in ('torch', 'ray', 'deepspeed', 'tensorboard') if m in sys.modules), rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY [] 0" in result.stdout
+    assert not (tmp_path / "campaigns").exists()
+    assert str(REPO)  # the repo is importable from anywhere via PYTHONPATH
