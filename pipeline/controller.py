@@ -94,6 +94,9 @@ def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observatio
     nothing while the first call's jobs are queued, running or done."""
     spec = store.spec
     statuses = observation.stages
+    for record in observation.adopted.values():
+        request = job_request(spec, store.root, store.name, record["stage"], record["token"], record["array_indices"])
+        scheduler.adopt(request, record["job_ids"])
     zombies = [job for status in statuses.values() for job in status.zombie_ids]
     if zombies:
         scheduler.cancel(zombies)
@@ -134,7 +137,9 @@ def submit(spec: CampaignSpec, name: str) -> tuple[CampaignStore, list[Submissio
     store = CampaignStore.create(campaign_root(spec, name), spec, name)
     scheduler = scheduler_for(store.root, store.spec)
     with store.lock("submit"):
-        return store, schedule(store, scheduler, observe(store, scheduler))
+        observation = observe(store, scheduler)
+        record_observation(store, observation, locked=True)
+        return store, schedule(store, scheduler, observation)
 
 
 def resume(store: CampaignStore) -> list[Submission]:

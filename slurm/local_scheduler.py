@@ -68,6 +68,9 @@ class LocalScheduler:
         (self.queue_dir / f"{base}.proc.json").write_text(json.dumps(proc))
         return ids
 
+    def adopt(self, request: JobRequest, job_ids: list[str]) -> None:
+        """Nothing to repair: the job's spec is written before its process starts."""
+
     def _base_of(self, job_id: str) -> str:
         return job_id.rsplit("_", 1)[0] if "_" in job_id else job_id
 

@@ -19,6 +19,9 @@ class Scheduler(Protocol):
     def submit(self, request: JobRequest, after: list[str]) -> list[str]:
         """Queue the job; return one id per task of an array, or one id. Runs after `after` succeed."""
 
+    def adopt(self, request: JobRequest, job_ids: list[str]) -> None:
+        """Make jobs found in the queue, but never journaled (submitter killed), runnable."""
+
     def query(self, names: list[str]) -> list[QueueEntry]:
         """Jobs of these names the scheduler still knows about (any state)."""
 

@@ -138,6 +138,27 @@ class SlurmScheduler:
                 jobs = executor.map_array(request.payload, request.array_indices)
         return [str(job.job_id) for job in jobs]
 
+    def adopt(self, request: JobRequest, job_ids: list[str]) -> None:
+        """Make queued jobs whose submitter died right after sbatch runnable.
+
+        Submitit pickles the call to `<folder>/<job id>_submitted.pkl` only after sbatch has
+        returned; a job whose submitter was killed in between waits for that file and fails.
+        Writing it here keeps the job's place in the queue instead of resubmitting.
+        """
+        from submitit.core.utils import DelayedSubmission
+
+        indices = request.array_indices or [None] * len(job_ids)
+        for job_id, index in zip(job_ids, indices, strict=False):
+            path = Path(request.folder) / f"{job_id}_submitted.pkl"
+            if path.exists():
+                continue
+            args = () if index is None else (index,)
+            delayed = DelayedSubmission(request.payload, *args)
+            delayed.set_timeout(request.time_min, request.max_requeues)
+            tmp = path.with_suffix(".tmp")
+            delayed.dump(tmp)
+            tmp.rename(path)
+
     def query(self, names: list[str]) -> list[QueueEntry]:
         if not names:
             return []

@@ -1,0 +1,179 @@
+"""Campaigns on the real development Slurm cluster (n1, n2): submit, dependencies, multi-node,
+cancel + resume, requeue with checkpoint, and a submit killed halfway."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import py_stage, run_cli, stage_log_times, status_json, wait_until, write_workflow
+
+pytestmark = pytest.mark.slurm
+
+SLURM_CONF = "/tmp/colliderflow-devcluster/etc/slurm.conf"
+
+
+def slurm(*args: str) -> str:
+    env = {**os.environ, "SLURM_CONF": SLURM_CONF}
+    return subprocess.run(list(args), capture_output=True, text=True, env=env, check=True).stdout
+
+
+def states(campaign: Path) -> dict[str, str]:
+    return {name: stage["state"] for name, stage in status_json(campaign)["stages"].items()}
+
+
+def wait_all_completed(campaign: Path, timeout: float = 180) -> None:
+    def done():
+        current = states(campaign)
+        failed = [s for s, v in current.items() if v in ("FAILED", "CANCELLED", "TIMEOUT")]
+        assert not failed, f"stages ended badly: {current}"
+        return all(v == "COMPLETED" for v in current.values())
+
+    wait_until(done, timeout, interval=1.0, what="all stages COMPLETED")
+
+
+def runs(campaign: Path, stage: str) -> int:
+    path = campaign / "stages" / stage / "runs.log"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_chain_submits_and_returns_then_runs_in_order(devcluster, tmp_path):
+    probe = py_stage("env_probe", needs=["second"], names=["TAG"])
+    probe["env"] = {"TAG": "$(id); touch pwned"}
+    workflow = {
+        "name": "chain",
+        "stages": {
+            "first": py_stage("touch", label="first", seconds=3),
+            "second": py_stage("touch", needs=["first"], label="second"),
+            "third": probe,
+        },
+    }
+    path = write_workflow(tmp_path, workflow)
+    result = run_cli("submit", str(path), "--site", devcluster, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    campaign = tmp_path / "campaigns" / "chain"
+    assert states(campaign)["third"] != "COMPLETED", "submit must return before the stages finish"
+    wait_all_completed(campaign)
+    for upstream, downstream in (("first", "second"), ("second", "third")):
+        assert stage_log_times(campaign, downstream)["start"][0] > stage_log_times(campaign, upstream)["done"][0]
+    probe_result = json.loads((campaign / "stages" / "third" / "result.json").read_text())
+    assert probe_result == {"TAG": "$(id); touch pwned"}
+    assert not list(tmp_path.rglob("pwned"))
+    assert all(len(v["job_ids"]) == 1 for v in status_json(campaign)["stages"].values())
+
+
+def test_two_node_stage_sees_ranks_on_n1_and_n2(devcluster, tmp_path):
+    workflow = {"name": "nodes", "stages": {"r": py_stage("ranks", resources={"nodes": 2})}}
+    path = write_workflow(tmp_path, workflow)
+    assert run_cli("submit", str(path), "--site", devcluster, "--wait", "--poll", "0.5", cwd=tmp_path).returncode == 0
+    outputs = tmp_path / "campaigns" / "nodes" / "stages" / "r" / "outputs"
+    records = [json.loads(p.read_text()) for p in sorted(outputs.glob("rank*.json"))]
+    assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]
+    assert sorted(r["host"] for r in records) == ["n1", "n2"]
+
+
+def test_scancel_then_resume_then_resume_again(devcluster, tmp_path):
+    workflow = {
+        "name": "scancel",
+        "stages": {
+            "first": py_stage("count_runs"),
+            "second": py_stage("count_runs", needs=["first"], first_run_seconds=120),
+            "third": py_stage("count_runs", needs=["second"]),
+        },
+    }
+    path = write_workflow(tmp_path, workflow)
+    assert run_cli("submit", str(path), "--site", devcluster, cwd=tmp_path).returncode == 0
+    campaign = tmp_path / "campaigns" / "scancel"
+    wait_until(lambda: states(campaign)["second"] == "RUNNING", 120, interval=0.5, what="second RUNNING")
+    job = status_json(campaign)["stages"]["second"]["job_ids"][0]
+    slurm("scancel", job)
+    wait_until(
+        lambda: states(campaign) == {"first": "COMPLETED", "second": "CANCELLED", "third": "CANCELLED"},
+        60,
+        what="second and its dependent CANCELLED",
+    )
+    assert runs(campaign, "third") == 0, "a dependent of a cancelled stage must not run"
+
+    resumed = run_cli("resume", str(campaign), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resubmitted second" in resumed.stdout and "resubmitted third" in resumed.stdout
+    again = run_cli("resume", str(campaign), cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to resubmit" in again.stdout
+    wait_all_completed(campaign)
+    assert (runs(campaign, "first"), runs(campaign, "second"), runs(campaign, "third")) == (1, 2, 1)
+    final = run_cli("resume", str(campaign), cwd=tmp_path)
+    assert "nothing to resubmit" in final.stdout
+
+
+def test_requeue_signal_checkpoints_and_the_job_comes_back(devcluster, tmp_path):
+    stage = py_stage("wait_for_requeue")
+    stage["params"]["checkpoint"] = "tests.steps:save_checkpoint"
+    path = write_workflow(tmp_path, {"name": "requeue", "stages": {"long": stage}})
+    assert run_cli("submit", str(path), "--site", devcluster, cwd=tmp_path).returncode == 0
+    campaign = tmp_path / "campaigns" / "requeue"
+    ready = campaign / "stages" / "long" / "outputs" / "ready"
+    wait_until(ready.exists, 120, what="first attempt running")
+    job = ready.read_text().strip()
+    slurm("scancel", "--signal=USR2", job)
+    checkpoint = campaign / "stages" / "long" / "checkpoints" / "state.json"
+    wait_until(checkpoint.exists, 60, what="checkpoint() to run")
+
+    def requeued_pending():
+        out = slurm("squeue", "-h", "-j", job, "-o", "%T %r").strip()
+        return out.startswith("PENDING")
+
+    wait_until(requeued_pending, 60, what="job back in the queue")
+    slurm("scontrol", "update", f"jobid={job}", "StartTime=now")  # skip Slurm's requeue back-off
+    wait_all_completed(campaign)
+    result = json.loads((campaign / "stages" / "long" / "result.json").read_text())
+    assert result["resumed_from"]["step"] == 42 and result["attempt"] == 2
+    log = (campaign / "stages" / "long" / "logs" / "stage.log").read_text()
+    assert "requeue signal" in log and "resumed from checkpoint" in log
+    assert status_json(campaign)["stages"]["long"]["job_ids"] == [job], "requeued, not resubmitted"
+
+
+def test_submit_killed_halfway_then_resume_runs_each_stage_once(devcluster, tmp_path):
+    real_sbatch = subprocess.run(["which", "sbatch"], capture_output=True, text=True).stdout.strip()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    counter = tmp_path / "sbatch-calls"
+    # On its second call this sbatch queues the job for real, then kills the submitting
+    # process before it can journal the job id: the worst moment for a crash.
+    (bindir / "sbatch").write_text(
+        f"""#!/bin/bash
+echo x >> {counter}
+out=$({real_sbatch} "$@") || exit $?
+echo "$out"
+if [ "$(wc -l < {counter})" -ge 2 ]; then kill -9 $PPID; sleep 5; fi
+"""
+    )
+    (bindir / "sbatch").chmod(0o755)
+    workflow = {
+        "name": "killed",
+        "stages": {
+            "first": py_stage("count_runs", first_run_seconds=2),
+            "second": py_stage("count_runs", needs=["first"]),
+            "third": py_stage("count_runs", needs=["second"]),
+        },
+    }
+    path = write_workflow(tmp_path, workflow)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    result = run_cli("submit", str(path), "--site", devcluster, cwd=tmp_path, env=env)
+    assert result.returncode == -9, (result.returncode, result.stdout, result.stderr)
+    campaign = tmp_path / "campaigns" / "killed"
+    events = [json.loads(line)["event"] for line in (campaign / "journal.jsonl").read_text().splitlines()]
+    assert events.count("submitted") == 1 and events.count("submitting") == 2
+
+    resumed = run_cli("resume", str(campaign), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resubmitted third" in resumed.stdout
+    assert "first" not in resumed.stdout and "second" not in resumed.stdout
+    assert "nothing to resubmit" in run_cli("resume", str(campaign), cwd=tmp_path).stdout
+    wait_all_completed(campaign)
+    time.sleep(1)
+    assert [runs(campaign, s) for s in ("first", "second", "third")] == [1, 1, 1]
