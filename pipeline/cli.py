@@ -30,8 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", help="workflow YAML file")
     p.add_argument("--site", default=None, help="site name (sites/NAME.yaml) or file; default: local")
     p.add_argument("--name", default=None, help="campaign name (default: the workflow's name)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a workflow field (dotted path); prefix site. for site fields")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a workflow field (dotted path); prefix site. for site fields",
+    )
     p.add_argument("--dry-run", action="store_true", help="print every job script; create nothing")
     p.add_argument("--wait", action="store_true", help="follow progress until every stage has ended")
     p.add_argument("--poll", type=float, default=None, help=argparse.SUPPRESS)
@@ -105,7 +111,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         TypeAdapter(CampaignName).validate_python(name)
     except ValidationError:
-        raise UserError(f"--name: invalid campaign name {name!r} (letters, digits, . _ -; starts with a letter)") from None
+        raise UserError(
+            f"--name: invalid campaign name {name!r} (letters, digits, . _ -; starts with a letter)"
+        ) from None
     from . import controller
 
     if args.dry_run:

@@ -140,7 +140,11 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
         if typing.get_origin(annotation) is dict and parts:
             parts.pop(0)  # the map key (a stage name, say)
             annotation = typing.get_args(annotation)[1]
-        models = [a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        models = [
+            a
+            for a in (annotation, *typing.get_args(annotation))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if not models:
             return None
         current = models[0]
@@ -202,7 +206,9 @@ def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
     return workflow
 
 
-def load_campaign_spec(workflow_file: str | Path, site: str | None = None, sets: list[str] | None = None) -> CampaignSpec:
+def load_campaign_spec(
+    workflow_file: str | Path, site: str | None = None, sets: list[str] | None = None
+) -> CampaignSpec:
     """Load, override and validate a workflow with its site. Raises SpecError; writes nothing."""
     workflow_path = Path(workflow_file)
     site_path = resolve_site_file(site)

@@ -62,7 +62,7 @@ class SiteProfile(Strict):
     slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="Scheduler defaults.")
     setup: list[SafeText] = Field(
         default_factory=list,
-        description="Shell lines run before each job (module load, container). Site-authored shell by design.",
+        description="Shell lines run before each job (module load, container): site-authored shell.",
     )
     env: dict[EnvName, SafeText] = Field(
         default_factory=dict, description="Environment exported (quoted) into every job."

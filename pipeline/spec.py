@@ -45,7 +45,8 @@ class Resources(Strict):
     qos: SlurmName | None = Field(None, description="Overrides the site's QOS.")
     constraint: SlurmConstraint | None = Field(None, description="Overrides the site's node constraint.")
     sbatch: dict[SbatchFlag, SafeText] = Field(
-        default_factory=dict, description="Extra sbatch flags (name without dashes -> value, quoted; \"\" for a bare flag)."
+        default_factory=dict,
+        description='Extra sbatch flags (name without dashes -> value, quoted; "" for a bare flag).',
     )
     max_requeues: NonNegativeInt | None = Field(
         None, description="Requeues allowed after time-outs (site default when unset); preemptions are free."

@@ -28,6 +28,10 @@ def conf_path() -> Path:
 
 
 def slurm_conf_text(root: Path, cpus_per_node: int = 2, memory_mb: int = 4000) -> str:
+    node_line = (
+        f"NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port={NODE_PORTS[0]}-{NODE_PORTS[1]} "
+        f"CPUs={cpus_per_node} RealMemory={memory_mb} State=UNKNOWN"
+    )
     return f"""# colliderflow development cluster (written by `colliderflow devcluster up`)
 ClusterName=cfdev
 SlurmctldHost=localhost(127.0.0.1)
@@ -59,7 +63,7 @@ SlurmdSpoolDir={root}/spool/%n
 StateSaveLocation={root}/state
 SlurmctldLogFile={root}/log/slurmctld.log
 SlurmdLogFile={root}/log/slurmd-%n.log
-NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port={NODE_PORTS[0]}-{NODE_PORTS[1]} CPUs={cpus_per_node} RealMemory={memory_mb} State=UNKNOWN
+{node_line}
 PartitionName=debug Nodes=n[1-2] Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -77,7 +81,9 @@ def ensure_installed() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit(f"devcluster: {', '.join(missing)} missing; install slurm-wlm and munge (needs root)")
+        raise SystemExit(
+            f"devcluster: {', '.join(missing)} missing; install slurm-wlm and munge (needs root)"
+        )
     print("devcluster: installing slurm-wlm and munge with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
@@ -143,7 +149,9 @@ def _ensure_hosts() -> None:
     hosts = Path("/etc/hosts")
     try:
         text = hosts.read_text()
-        missing = [n for n in NODES if not any(n in line.split()[1:] for line in text.splitlines() if line.strip())]
+        missing = [
+            n for n in NODES if not any(n in line.split()[1:] for line in text.splitlines() if line.strip())
+        ]
         if missing and os.access(hosts, os.W_OK):
             with hosts.open("a") as handle:
                 handle.write(f"127.0.0.1 {' '.join(missing)}  # colliderflow devcluster\n")

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from .request import CANCELLED, TERMINAL, JobRequest, QueueEntry
 from .local_state import process_alive, process_start_time, read_state, write_state
+from .request import CANCELLED, TERMINAL, JobRequest, QueueEntry
 
 
 class LocalScheduler:

@@ -193,5 +193,7 @@ def parse_squeue(text: str) -> list[QueueEntry]:
         raw_state = raw_state.split()[0] if raw_state else ""
         token = comment.split(":", 1)[1] if comment.startswith("colliderflow:") else ""
         state = SLURM_STATES.get(raw_state, PENDING)
-        entries.append(QueueEntry(job_id=job_id, state=state, reason=reason, token=token, raw_state=raw_state))
+        entries.append(
+            QueueEntry(job_id=job_id, state=state, reason=reason, token=token, raw_state=raw_state)
+        )
     return entries

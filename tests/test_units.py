@@ -8,8 +8,8 @@ from pipeline.dag import CycleError, dependents, topological_order
 from pipeline.loader import apply_overrides, parse_overrides
 from pipeline.timelimit import time_to_minutes
 from slurm.launch_env import current
-from slurm.slurm_scheduler import SlurmScheduler, parse_squeue
 from slurm.request import JobRequest
+from slurm.slurm_scheduler import SlurmScheduler, parse_squeue
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,13 @@ def test_malformed_time_limits(text):
 
 
 def test_topological_order_and_dependents():
-    needs = {"evaluate": ["train"], "train": ["hpo", "stage"], "hpo": ["stage"], "stage": ["generate"], "generate": []}
+    needs = {
+        "evaluate": ["train"],
+        "train": ["hpo", "stage"],
+        "hpo": ["stage"],
+        "stage": ["generate"],
+        "generate": [],
+    }
     order = topological_order(needs)
     for stage, ups in needs.items():
         assert all(order.index(up) < order.index(stage) for up in ups)
@@ -50,7 +56,11 @@ def test_overrides_parse_yaml_values_and_split_site():
 
 
 def test_squeue_parsing_maps_states_and_tokens():
-    text = "12_3|RUNNING|None|colliderflow:abc\n13|PENDING|DependencyNeverSatisfied|colliderflow:def\n14|NODE_FAIL|x|other\n"
+    text = (
+        "12_3|RUNNING|None|colliderflow:abc\n"
+        "13|PENDING|DependencyNeverSatisfied|colliderflow:def\n"
+        "14|NODE_FAIL|x|other\n"
+    )
     entries = parse_squeue(text)
     assert [(e.job_id, e.state, e.token) for e in entries] == [
         ("12_3", "RUNNING", "abc"),
@@ -67,12 +77,31 @@ def test_array_dependencies_use_the_array_job_id(tmp_path):
 
 
 def test_launch_env_from_slurm_and_local():
-    slurm = current({"SLURM_JOB_ID": "55", "SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_LOCALID": "1",
-                     "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_RESTART_COUNT": "2"})
+    slurm = current(
+        {
+            "SLURM_JOB_ID": "55",
+            "SLURM_PROCID": "3",
+            "SLURM_NTASKS": "4",
+            "SLURM_LOCALID": "1",
+            "SLURM_JOB_NUM_NODES": "2",
+            "SLURM_NODEID": "1",
+            "SLURM_RESTART_COUNT": "2",
+        }
+    )
     assert (slurm.rank, slurm.world_size, slurm.local_rank, slurm.local_world_size) == (3, 4, 1, 2)
-    assert slurm.restart_count == 2 and slurm.master_port == current({"SLURM_JOB_ID": "55", "SLURM_PROCID": "0"}).master_port
-    array = current({"SLURM_JOB_ID": "60", "SLURM_PROCID": "0", "SLURM_ARRAY_JOB_ID": "58", "SLURM_ARRAY_TASK_ID": "2"})
+    assert (
+        slurm.restart_count == 2
+        and slurm.master_port == current({"SLURM_JOB_ID": "55", "SLURM_PROCID": "0"}).master_port
+    )
+    array = current(
+        {"SLURM_JOB_ID": "60", "SLURM_PROCID": "0", "SLURM_ARRAY_JOB_ID": "58", "SLURM_ARRAY_TASK_ID": "2"}
+    )
     assert array.job_id == "58_2"
     local = current({"COLLIDERFLOW_LAUNCHER": "local", "RANK": "1", "WORLD_SIZE": "2", "MASTER_PORT": "1234"})
     assert (local.launcher, local.rank, local.world_size, local.master_port, local.master_addr()) == (
-        "local", 1, 2, 1234, "127.0.0.1")
+        "local",
+        1,
+        2,
+        1234,
+        "127.0.0.1",
+    )

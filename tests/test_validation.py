@@ -33,15 +33,50 @@ CASES = {
     "unknown stage kind": (mutate("stages.a.kind", "generate"), [], "stages.a.kind", "available: python"),
     "needs a missing stage": (mutate("stages.b.needs", ["ghost"]), [], "stages.b.needs", "ghost"),
     "cycle": (mutate("stages.a.needs", ["b"]), [], "stages", "cycle"),
-    "malformed time limit": (mutate("stages.a.resources.time", "1:2:3:4"), [], "stages.a.resources.time", "time limit"),
-    "bad python target": (mutate("stages.a.params.target", "no_colon"), [], "stages.a.params.target", "pattern"),
-    "unknown python param": (mutate("stages.a.params.retries", 3), [], "stages.a.params.retries", "unknown field"),
-    "bad stage name": (lambda d: {**d, "stages": {**d["stages"], "Bad-Name": py_stage("touch")}}, [], "stages.Bad-Name", ""),
-    "override with wrong type": (lambda d: d, ["--set", "stages.a.resources.array=zero"], "stages.a.resources.array", ""),
+    "malformed time limit": (
+        mutate("stages.a.resources.time", "1:2:3:4"),
+        [],
+        "stages.a.resources.time",
+        "time limit",
+    ),
+    "bad python target": (
+        mutate("stages.a.params.target", "no_colon"),
+        [],
+        "stages.a.params.target",
+        "pattern",
+    ),
+    "unknown python param": (
+        mutate("stages.a.params.retries", 3),
+        [],
+        "stages.a.params.retries",
+        "unknown field",
+    ),
+    "bad stage name": (
+        lambda d: {**d, "stages": {**d["stages"], "Bad-Name": py_stage("touch")}},
+        [],
+        "stages.Bad-Name",
+        "",
+    ),
+    "override with wrong type": (
+        lambda d: d,
+        ["--set", "stages.a.resources.array=zero"],
+        "stages.a.resources.array",
+        "",
+    ),
     "override malformed": (lambda d: d, ["--set", "nonsense"], "--set", "key=value"),
-    "partition injection": (lambda d: d, ["--set", "site.slurm.partition=gpu; touch pwned"], "slurm.partition", "pattern"),
+    "partition injection": (
+        lambda d: d,
+        ["--set", "site.slurm.partition=gpu; touch pwned"],
+        "slurm.partition",
+        "pattern",
+    ),
     "unknown site": (lambda d: d, ["--site", "nosuchsite"], "--site", "unknown site"),
-    "sbatch flag with newline": (mutate("stages.a.resources.sbatch", {"comment": "x\ntouch pwned"}), [], "stages.a.resources.sbatch.comment", "newline"),
+    "sbatch flag with newline": (
+        mutate("stages.a.resources.sbatch", {"comment": "x\ntouch pwned"}),
+        [],
+        "stages.a.resources.sbatch.comment",
+        "newline",
+    ),
 }
 
 
@@ -100,9 +135,12 @@ def test_validation_and_dry_run_import_no_heavy_frameworks(tmp_path):
     code = (
         "import sys; from pipeline.cli import main; "
         f"rc = main(['submit', {str(path)!r}, '--site', 'devcluster', '--dry-run']); "
-        "print('HEAVY', sorted(m for m in ('torch', 'ray', 'deepspeed', 'tensorboard') if m in sys.modules), rc)"
+        "heavy = ('torch', 'ray', 'deepspeed', 'tensorboard'); "
+        "print('HEAVY', sorted(m for m in heavy if m in sys.modules), rc)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert "HEAVY [] 0" in result.stdout
     assert not (tmp_path / "campaigns").exists()

@@ -21,8 +21,12 @@ def summarise(ctx) -> dict:
     """Reduce the outputs of every `sample` task."""
     files = sorted(ctx.upstream_outputs("sample").glob("energies_*.npy"))
     values = np.concatenate([np.load(p) for p in files])
-    summary = {"files": len(files), "events": int(values.size), "mean": float(values.mean()),
-               "p90": float(np.quantile(values, 0.9))}
+    summary = {
+        "files": len(files),
+        "events": int(values.size),
+        "mean": float(values.mean()),
+        "p90": float(np.quantile(values, 0.9)),
+    }
     (ctx.outputs_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     ctx.log(f"summary: {summary}")
     return summary
