@@ -1,0 +1,227 @@
+"""Calorimeter response: particles -> shower spots (longitudinal and lateral profiles, MIP
+segments) -> energy in the cells of a granular ECAL and HCAL. Vectorised over all spots of
+an event; nearby showers share cells, which is the confusion particle flow must resolve."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .detector_spec import CalorimeterSpec, DetectorSpec
+from .kinematics import cos_theta, particle_class, pt_eta_phi
+from .tracker import helix_radius
+
+HIT_FIELDS = ("energy", "x", "y", "z", "eta", "phi", "layer", "subdetector", "gen_index")
+ECAL, HCAL = 0, 1
+BARREL, ENDCAP_POS, ENDCAP_NEG = 0, 1, 2
+
+
+def impacts(particles: dict[str, np.ndarray], spec: DetectorSpec) -> dict[str, np.ndarray]:
+    """Where each particle enters the ECAL (helix for charged, line for neutral) and its
+    direction there. `ok` is False for particles that never reach it (loopers, beam pipe)."""
+    px, py, pz, q = particles["px"], particles["py"], particles["pz"], particles["charge"]
+    pt, _, phi0 = pt_eta_phi(px, py, pz)
+    ct = cos_theta(px, py, pz)
+    st = np.sqrt(np.clip(1 - ct**2, 1e-12, 1))
+    radius = np.where(q != 0, helix_radius(np.maximum(pt, 1e-9), spec.magnetic_field), np.inf)
+    sign_q = np.sign(q)
+    cot = pz / np.maximum(pt, 1e-9)
+    rb, ze = spec.ecal.barrel_radius, spec.ecal.endcap_z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reaches_barrel = 2 * radius > rb
+        s_b = np.where(np.isinf(radius), rb, 2 * radius * np.arcsin(np.clip(rb / (2 * radius), 0, 1)))
+        z_b = particles["vz"] + s_b * cot
+        barrel = reaches_barrel & (np.abs(z_b) <= ze)
+        side = np.where(pz >= 0, 1.0, -1.0)
+        s_e = (side * ze - particles["vz"]) / np.where(cot == 0, 1e-12, cot)
+        phase_e = np.where(np.isinf(radius), 0.0, s_e / (2 * radius))
+        r_e = np.where(np.isinf(radius), s_e, 2 * radius * np.abs(np.sin(phase_e)))
+        endcap = ~barrel & (s_e > 0) & (phase_e < np.pi / 2) & (r_e < rb)
+    s = np.where(barrel, s_b, s_e)
+    phase = np.where(np.isinf(radius), 0.0, s / (2 * np.where(np.isinf(radius), 1.0, radius)))
+    r = np.where(barrel, rb, r_e)
+    phi_pos = phi0 - sign_q * phase
+    phi_dir = phi0 - sign_q * 2 * phase
+    z = np.where(barrel, z_b, side * ze)
+    axis = np.stack([st * np.cos(phi_dir), st * np.sin(phi_dir), ct], axis=1)
+    ok = (barrel | endcap) & (np.abs(ct) < spec.ecal.cos_theta_max)
+    region = np.where(barrel, BARREL, np.where(side > 0, ENDCAP_POS, ENDCAP_NEG))
+    pos = np.stack([r * np.cos(phi_pos), r * np.sin(phi_pos), z], axis=1)
+    return {"ok": ok, "pos": pos, "axis": axis, "region": region}
+
+
+def _hcal_offset(pos: np.ndarray, axis: np.ndarray, region: np.ndarray, spec: DetectorSpec) -> np.ndarray:
+    """Distance along the shower axis from the ECAL entry point to the HCAL front face."""
+    a2 = np.maximum(axis[:, 0] ** 2 + axis[:, 1] ** 2, 1e-12)
+    b = pos[:, 0] * axis[:, 0] + pos[:, 1] * axis[:, 1]
+    c = pos[:, 0] ** 2 + pos[:, 1] ** 2 - spec.hcal.barrel_radius**2
+    t_barrel = (-b + np.sqrt(np.maximum(b**2 - a2 * c, 0))) / a2
+    t_endcap = (spec.hcal.endcap_z - np.abs(pos[:, 2])) / np.maximum(np.abs(axis[:, 2]), 1e-6)
+    return np.where(region == BARREL, t_barrel, t_endcap)
+
+
+def _distance(u: np.ndarray, per_ecal: float, per_hcal: float, t_hcal: np.ndarray, spec: DetectorSpec):
+    """Material depth u (X0 or lambda) -> distance along the axis (m), subdetector, inside?"""
+    in_ecal = u < per_ecal
+    d = np.where(
+        in_ecal,
+        u / per_ecal * spec.ecal.depth,
+        t_hcal + (u - per_ecal) / per_hcal * spec.hcal.depth,
+    )
+    return d, np.where(in_ecal, ECAL, HCAL), u < per_ecal + per_hcal
+
+
+def _lateral(n: int, core: float, halo: float, core_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    scale = np.where(rng.random(n) < core_fraction, core, halo)
+    return rng.exponential(scale)
+
+
+def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator) -> dict:
+    """Every deposit as (particle, subdetector, position, energy)."""
+    hit = impacts(particles, spec)
+    cls = particle_class(particles["pid"], particles["charge"])
+    energy = particles["energy"]
+    sh = spec.shower
+    t_h = _hcal_offset(hit["pos"], hit["axis"], hit["region"], spec)
+    parts: list[tuple[np.ndarray, ...]] = []
+
+    def resolution(cal: CalorimeterSpec, e: np.ndarray) -> np.ndarray:
+        sigma = np.hypot(cal.stochastic / np.sqrt(np.maximum(e, 1e-6)), cal.constant)
+        return np.maximum(e * (1 + sigma * rng.standard_normal(e.size)), 0)
+
+    # Electromagnetic showers (photons, electrons): gamma-distributed depth in X0.
+    em = np.flatnonzero(hit["ok"] & ((cls == 3) | (cls == 4)))
+    if em.size:
+        e_vis = resolution(spec.ecal, energy[em])
+        n = np.clip(np.ceil(e_vis / sh.em_spot_energy), 1, sh.max_spots).astype(int)
+        t_max = np.log(np.maximum(energy[em] / sh.critical_energy, 1.0)) + np.where(cls[em] == 3, 0.5, -0.5)
+        shape = np.maximum(0.5 * t_max + 1, 1.0)
+        owner = np.repeat(em, n)
+        u = rng.gamma(np.repeat(shape, n), 2.0)
+        d, sub, inside = _distance(u, spec.ecal.radiation_lengths, spec.hcal.radiation_lengths, t_h[owner], spec)
+        lateral = _lateral(owner.size, 0.3 * sh.moliere_radius, 1.5 * sh.moliere_radius, 0.85, rng)
+        parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
+
+    # Hadronic showers (charged and neutral hadrons): exponential start, then gamma profile in lambda.
+    had = np.flatnonzero(hit["ok"] & ((cls == 1) | (cls == 2)))
+    lam_e, lam_h = spec.ecal.interaction_lengths, spec.hcal.interaction_lengths
+    start = np.full(energy.shape, np.inf)
+    if had.size:
+        start[had] = rng.exponential(1.0, had.size)
+        e_vis = resolution(spec.hcal, energy[had])
+        n = np.clip(np.ceil(e_vis / sh.hadron_spot_energy), 1, sh.max_spots).astype(int)
+        scale = (0.2 * np.log(np.maximum(energy[had], 1.0)) + 0.7) / 2.0
+        owner = np.repeat(had, n)
+        u = start[owner] + rng.gamma(2.0, np.repeat(scale, n))
+        d, sub, inside = _distance(u, lam_e, lam_h, t_h[owner], spec)
+        lateral = _lateral(owner.size, sh.hadron_core, sh.hadron_halo, 0.7, rng)
+        parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
+
+    # Minimum-ionising segments: muons through both calorimeters, charged hadrons until they shower.
+    mip = np.flatnonzero(hit["ok"] & ((cls == 5) | ((cls == 1) & np.isfinite(start))))
+    for cal, per, offset_units in ((spec.ecal, lam_e, 0.0), (spec.hcal, lam_h, lam_e)):
+        if not mip.size or cal.mip_energy_per_layer == 0:
+            continue
+        u_layer = offset_units + (np.arange(cal.layers) + 0.5) / cal.layers * per
+        owner = np.repeat(mip, cal.layers)
+        u = np.tile(u_layer, mip.size)
+        keep = u < start[owner]
+        owner, u = owner[keep], u[keep]
+        d, sub, inside = _distance(u, lam_e, lam_h, t_h[owner], spec)
+        e_mip = np.full(owner.size, cal.mip_energy_per_layer)
+        parts.append((owner, sub, d, np.zeros(owner.size), e_mip, inside))
+
+    if not parts:
+        empty = np.zeros(0)
+        return {"owner": empty.astype(int), "sub": empty.astype(int), "pos": np.zeros((0, 3)),
+                "energy": empty, "region": empty.astype(int)}
+    owner, sub, d, lateral, e, inside = (np.concatenate(x) for x in zip(*parts, strict=True))
+    owner, sub, d, lateral, e = owner[inside], sub[inside], d[inside], lateral[inside], e[inside]
+    axis = hit["axis"][owner]
+    helper = np.where(np.abs(axis[:, 2:3]) < 0.9, np.array([[0.0, 0.0, 1.0]]), np.array([[1.0, 0.0, 0.0]]))
+    e1 = np.cross(axis, helper)
+    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+    e2 = np.cross(axis, e1)
+    alpha = rng.uniform(0, 2 * np.pi, owner.size)
+    pos = (
+        hit["pos"][owner]
+        + d[:, None] * axis
+        + lateral[:, None] * (np.cos(alpha)[:, None] * e1 + np.sin(alpha)[:, None] * e2)
+    )
+    return {"owner": owner, "sub": sub, "pos": pos, "energy": e, "region": hit["region"][owner]}
+
+
+def _cells(pos: np.ndarray, region: np.ndarray, cal: CalorimeterSpec) -> tuple[np.ndarray, ...]:
+    """Cell indices (layer, i, j) and the cell centre of each deposit in one calorimeter."""
+    thickness = cal.depth / cal.layers
+    barrel = region == BARREL
+    r = np.hypot(pos[:, 0], pos[:, 1])
+    depth = np.where(barrel, r - cal.barrel_radius, np.abs(pos[:, 2]) - cal.endcap_z)
+    layer = np.clip(np.floor(depth / thickness), 0, cal.layers - 1).astype(np.int64)
+    phi = np.arctan2(pos[:, 1], pos[:, 0])
+    i = np.floor(np.where(barrel, phi * cal.barrel_radius, pos[:, 0]) / cal.cell_size).astype(np.int64)
+    j = np.floor(np.where(barrel, pos[:, 2], pos[:, 1]) / cal.cell_size).astype(np.int64)
+    centre_depth = (layer + 0.5) * thickness
+    phi_c = (i + 0.5) * cal.cell_size / cal.barrel_radius
+    rc = cal.barrel_radius + centre_depth
+    x = np.where(barrel, rc * np.cos(phi_c), (i + 0.5) * cal.cell_size)
+    y = np.where(barrel, rc * np.sin(phi_c), (j + 0.5) * cal.cell_size)
+    side = np.where(region == ENDCAP_NEG, -1.0, 1.0)
+    z = np.where(barrel, (j + 0.5) * cal.cell_size, side * (cal.endcap_z + centre_depth))
+    return layer, i, j, np.stack([x, y, z], axis=1)
+
+
+def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Sum spots into cells; drop cells under threshold. Returns hits and the per-(hit,
+    particle) energy contributions used for truth."""
+    keys = np.zeros(spots["owner"].size, dtype=np.int64)
+    centres = np.zeros((spots["owner"].size, 3))
+    layers = np.zeros(spots["owner"].size, dtype=np.int64)
+    for sub, cal in ((ECAL, spec.ecal), (HCAL, spec.hcal)):
+        sel = spots["sub"] == sub
+        layer, i, j, centre = _cells(spots["pos"][sel], spots["region"][sel], cal)
+        head = (sub * 3 + spots["region"][sel]) * 128 + layer
+        keys[sel] = (head << 42) | ((i + (1 << 20)) << 21) | (j + (1 << 20))
+        centres[sel], layers[sel] = centre, layer
+    cell_keys, first, cell_of_spot = np.unique(keys, return_index=True, return_inverse=True)
+    energy = np.bincount(cell_of_spot, weights=spots["energy"], minlength=cell_keys.size)
+    sub = ((cell_keys >> 42) // 128) // 3
+    threshold = np.where(sub == ECAL, spec.ecal.hit_threshold, spec.hcal.hit_threshold)
+    keep = energy >= threshold
+    new_index = np.cumsum(keep) - 1
+
+    pair = cell_of_spot.astype(np.int64) * max(n_particles, 1) + spots["owner"]
+    pairs, pair_of_spot = np.unique(pair, return_inverse=True)
+    contrib_e = np.bincount(pair_of_spot, weights=spots["energy"], minlength=pairs.size)
+    contrib_cell = pairs // max(n_particles, 1)
+    contrib_particle = pairs % max(n_particles, 1)
+    kept = keep[contrib_cell]
+    contributions = {
+        "element": new_index[contrib_cell[kept]],
+        "particle": contrib_particle[kept],
+        "energy": contrib_e[kept],
+    }
+    pos = centres[first][keep]
+    r = np.linalg.norm(pos, axis=1)
+    hits = {
+        "energy": energy[keep],
+        "x": pos[:, 0],
+        "y": pos[:, 1],
+        "z": pos[:, 2],
+        "eta": np.arctanh(np.clip(pos[:, 2] / np.maximum(r, 1e-9), -0.999999, 0.999999)),
+        "phi": np.arctan2(pos[:, 1], pos[:, 0]),
+        "layer": layers[first][keep],
+        "subdetector": sub[keep],
+    }
+    hits["gen_index"] = leading_particle(contributions, hits["energy"].size)
+    return hits, contributions
+
+
+def leading_particle(contributions: dict[str, np.ndarray], n_elements: int) -> np.ndarray:
+    """For each element, the particle that gave it the most energy (-1 if none)."""
+    out = np.full(n_elements, -1, dtype=np.int64)
+    if contributions["element"].size:
+        order = np.lexsort((-contributions["energy"], contributions["element"]))
+        elem = contributions["element"][order]
+        first = np.r_[True, elem[1:] != elem[:-1]]
+        out[elem[first]] = contributions["particle"][order][first]
+    return out

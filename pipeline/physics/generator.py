@@ -1,0 +1,67 @@
+"""Pythia 8 e+e- events as columnar particle arrays (final-state particles only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .processes import PROCESSES
+
+PARTICLE_FIELDS = ("pid", "charge", "px", "py", "pz", "energy", "vx", "vy", "vz")
+MM = 1e-3  # Pythia lengths are in mm; the detector works in m
+
+
+def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = False, extra: list[str] | None = None):
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)  # no banner
+    settings = [
+        "Beams:idA = 11",
+        "Beams:idB = -11",
+        f"Beams:eCM = {sqrt_s}",
+        f"PDF:lepton = {'on' if isr else 'off'}",
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+        "Print:quiet = on",
+        "Next:numberCount = 0",
+        *PROCESSES[process],
+        *(extra or []),
+    ]
+    for line in settings:
+        if not pythia.readString(line):
+            raise ValueError(f"Pythia refused the setting {line!r}")
+    if not pythia.init():
+        raise RuntimeError(f"Pythia failed to initialise process {process!r}")
+    return pythia
+
+
+def particles_of(event) -> dict[str, np.ndarray]:
+    """Final-state particles of one Pythia event as arrays (GeV, m)."""
+    rows = [
+        (p.id(), p.charge(), p.px(), p.py(), p.pz(), p.e(), p.xProd(), p.yProd(), p.zProd())
+        for p in (event[i] for i in range(event.size()))
+        if p.isFinal()
+    ]
+    table = np.array(rows, dtype=np.float64).reshape(-1, len(PARTICLE_FIELDS))
+    out = {name: table[:, i] for i, name in enumerate(PARTICLE_FIELDS)}
+    out["pid"] = out["pid"].astype(np.int32)
+    for name in ("vx", "vy", "vz"):
+        out[name] = out[name] * MM
+    return out
+
+
+def generate(
+    process: str, n_events: int, seed: int, sqrt_s: float = 380.0, isr: bool = False
+) -> Iterator[dict[str, np.ndarray]]:
+    """Yield `n_events` events (failed Pythia events are retried, not counted)."""
+    pythia = make_pythia(process, seed, sqrt_s, isr)
+    produced = failures = 0
+    while produced < n_events:
+        if not pythia.next():
+            failures += 1
+            if failures > 10 * n_events + 100:
+                raise RuntimeError(f"Pythia failed {failures} times for {process!r}")
+            continue
+        produced += 1
+        yield particles_of(pythia.event)

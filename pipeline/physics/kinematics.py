@@ -1,0 +1,32 @@
+"""Vectorised kinematics of particle arrays, and the particle classes particle flow predicts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Target classes of particle flow (index = class id).
+CLASSES = ("none", "charged_hadron", "neutral_hadron", "photon", "electron", "muon")
+NEUTRINOS = (12, 14, 16)
+
+
+def pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pt = np.hypot(px, py)
+    p = np.sqrt(pt**2 + pz**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.arctanh(np.where(p > 0, pz / np.maximum(p, 1e-12), 0.0).clip(-1 + 1e-12, 1 - 1e-12))
+    return pt, eta, np.arctan2(py, px)
+
+
+def cos_theta(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
+    p = np.sqrt(px**2 + py**2 + pz**2)
+    return np.where(p > 0, pz / np.maximum(p, 1e-12), 1.0)
+
+
+def particle_class(pid: np.ndarray, charge: np.ndarray) -> np.ndarray:
+    """Class id per particle (0 for what no detector sees: neutrinos)."""
+    apid = np.abs(pid)
+    cls = np.where(charge != 0, 1, 2)
+    cls = np.where(apid == 22, 3, cls)
+    cls = np.where(apid == 11, 4, cls)
+    cls = np.where(apid == 13, 5, cls)
+    return np.where(np.isin(apid, NEUTRINOS), 0, cls).astype(np.int32)

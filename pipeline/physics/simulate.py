@@ -1,0 +1,36 @@
+"""One event through the detector: tracks, calorimeter hits, clusters, truth links, targets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .calorimeter import digitise, shower_spots
+from .clustering import cluster
+from .detector_spec import DetectorSpec
+from .tracker import reconstruct_tracks
+from .truth import assign_targets
+
+INPUT_LEVELS = ("clusters", "hits")
+
+
+def simulate_event(
+    particles: dict[str, np.ndarray],
+    spec: DetectorSpec,
+    rng: np.random.Generator,
+    levels: tuple[str, ...] = ("clusters",),
+) -> dict[str, dict[str, np.ndarray]]:
+    """Collections of one event: gen, track, cluster and (if asked) hit, each a dict of arrays."""
+    tracks = reconstruct_tracks(particles, spec, rng)
+    hits, hit_contrib = digitise(shower_spots(particles, spec, rng), particles["pid"].size, spec)
+    clusters, cluster_contrib, _ = cluster(hits, hit_contrib, spec)
+    track_t, cluster_t, where = assign_targets(particles, tracks["gen_index"], cluster_contrib, clusters["energy"].size)
+    out = {
+        "gen": {**particles, "element_kind": where},
+        "track": {**tracks, **{f"target_{k}": v for k, v in track_t.items()}},
+        "cluster": {**clusters, **{f"target_{k}": v for k, v in cluster_t.items()}},
+    }
+    if "hits" in levels:
+        _, hit_t, where_hits = assign_targets(particles, tracks["gen_index"], hit_contrib, hits["energy"].size)
+        out["hit"] = {**hits, **{f"target_{k}": v for k, v in hit_t.items()}}
+        out["gen"]["element_kind_hits"] = where_hits
+    return out

@@ -1,0 +1,64 @@
+"""Particle-flow targets: which generator particle each input element should reconstruct.
+
+Charged particles with a track are the track's target. Every other particle that left
+energy goes to the calorimeter element (cluster or hit) it gave the most energy to. When
+several particles land on one element, the element's target is their sum, with the class
+and charge of the most energetic one. Elements that are nobody's target have class 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kinematics import particle_class, pt_eta_phi
+
+TARGET_FIELDS = ("cls", "charge", "pt", "eta", "sin_phi", "cos_phi", "energy")
+
+
+def _targets(owner: np.ndarray, n_elements: int, particles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Sum the particles owned by each element (owner[i] = element of particle i, or -1)."""
+    chosen = np.flatnonzero(owner >= 0)
+    elem = owner[chosen]
+    sums = {
+        k: np.bincount(elem, weights=particles[k][chosen], minlength=n_elements)
+        for k in ("px", "py", "pz", "energy")
+    }
+    lead = np.full(n_elements, -1, dtype=np.int64)
+    if chosen.size:
+        order = np.lexsort((-particles["energy"][chosen], elem))
+        first = np.r_[True, elem[order][1:] != elem[order][:-1]]
+        lead[elem[order][first]] = chosen[order][first]
+    has = lead >= 0
+    cls = np.zeros(n_elements, dtype=np.int32)
+    charge = np.zeros(n_elements)
+    cls[has] = particle_class(particles["pid"][lead[has]], particles["charge"][lead[has]])
+    charge[has] = particles["charge"][lead[has]]
+    pt, eta, phi = pt_eta_phi(sums["px"], sums["py"], sums["pz"])
+    return {
+        "cls": cls,
+        "charge": charge,
+        "pt": np.where(has, pt, 0.0),
+        "eta": np.where(has, eta, 0.0),
+        "sin_phi": np.where(has, np.sin(phi), 0.0),
+        "cos_phi": np.where(has, np.cos(phi), 0.0),
+        "energy": np.where(has, sums["energy"], 0.0),
+    }
+
+
+def assign_targets(
+    particles: dict[str, np.ndarray], track_gen: np.ndarray, calo_contrib: dict[str, np.ndarray], n_calo: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Targets for the tracks and for the calorimeter elements; also returns, per particle,
+    -1 (no element), 0 (a track) or 1 (a calorimeter element)."""
+    n = particles["pid"].size
+    track_owner = np.full(n, -1, dtype=np.int64)
+    track_owner[track_gen] = np.arange(track_gen.size)
+    calo_owner = np.full(n, -1, dtype=np.int64)
+    if calo_contrib["particle"].size:
+        order = np.lexsort((-calo_contrib["energy"], calo_contrib["particle"]))
+        part = calo_contrib["particle"][order]
+        first = np.r_[True, part[1:] != part[:-1]]
+        calo_owner[part[first]] = calo_contrib["element"][order][first]
+    calo_owner[track_owner >= 0] = -1  # a tracked particle belongs to its track
+    where = np.where(track_owner >= 0, 0, np.where(calo_owner >= 0, 1, -1))
+    return _targets(track_owner, track_gen.size, particles), _targets(calo_owner, n_calo, particles), where
