@@ -22,13 +22,23 @@ class TrackerSpec(Strict):
     efficiency: float = Field(0.99, gt=0, le=1, description="Efficiency above 1 GeV.")
     efficiency_low_pt: float = Field(0.95, gt=0, le=1, description="Efficiency between pt_min and 1 GeV.")
     min_hits: PositiveInt = Field(4, description="Layers a track must cross to be found.")
-    max_production_radius: PositiveFloat = Field(0.6, description="Particles born further out give no track (m).")
-    curvature_term: PositiveFloat = Field(2e-5, description="a in sigma(pT)/pT^2 = a (+) b/(pT sqrt(sin theta)) (1/GeV).")
-    scattering_term: PositiveFloat = Field(1e-3, description="b, the multiple-scattering term (dimensionless).")
+    max_production_radius: PositiveFloat = Field(
+        0.6, description="Particles born further out give no track (m)."
+    )
+    curvature_term: PositiveFloat = Field(
+        2e-5, description="a in sigma(pT)/pT^2 = a (+) b/(pT sqrt(sin theta)) (1/GeV)."
+    )
+    scattering_term: PositiveFloat = Field(
+        1e-3, description="b, the multiple-scattering term (dimensionless)."
+    )
     angle_term: PositiveFloat = Field(2e-5, description="Angular resolution constant term (rad).")
-    angle_scattering_term: PositiveFloat = Field(1e-3, description="Angular MS term, divided by p sqrt(sin theta) (rad GeV).")
+    angle_scattering_term: PositiveFloat = Field(
+        1e-3, description="Angular MS term, divided by p sqrt(sin theta) (rad GeV)."
+    )
     ip_term: PositiveFloat = Field(5e-6, description="Impact-parameter constant term (m).")
-    ip_scattering_term: PositiveFloat = Field(1.5e-5, description="Impact-parameter MS term, /(p sin^1.5 theta) (m GeV).")
+    ip_scattering_term: PositiveFloat = Field(
+        1.5e-5, description="Impact-parameter MS term, /(p sin^1.5 theta) (m GeV)."
+    )
 
 
 class CalorimeterSpec(Strict):
@@ -54,7 +64,9 @@ class ShowerSpec(Strict):
 
     em_spot_energy: PositiveFloat = Field(0.0025, description="Energy per EM shower spot (GeV).")
     hadron_spot_energy: PositiveFloat = Field(0.01, description="Energy per hadronic shower spot (GeV).")
-    max_spots: PositiveInt = Field(4000, description="Spots per particle at most (higher energy: heavier spots).")
+    max_spots: PositiveInt = Field(
+        4000, description="Spots per particle at most (higher energy: heavier spots)."
+    )
     moliere_radius: PositiveFloat = Field(0.0095, description="EM lateral scale in the ECAL (m).")
     hadron_core: PositiveFloat = Field(0.025, description="Hadronic lateral core scale (m).")
     hadron_halo: PositiveFloat = Field(0.06, description="Hadronic lateral halo scale (m).")
@@ -69,17 +81,35 @@ class DetectorSpec(Strict):
     tracker: TrackerSpec = Field(default_factory=TrackerSpec, description="Tracking system.")
     ecal: CalorimeterSpec = Field(
         default_factory=lambda: CalorimeterSpec(
-            barrel_radius=1.50, endcap_z=2.31, depth=0.20, layers=40, cell_size=0.005,
-            radiation_lengths=23.0, interaction_lengths=1.0, stochastic=0.15, constant=0.01,
-            mip_energy_per_layer=0.004, hit_threshold=5e-4, link_distance=0.02,
+            barrel_radius=1.50,
+            endcap_z=2.31,
+            depth=0.20,
+            layers=40,
+            cell_size=0.005,
+            radiation_lengths=23.0,
+            interaction_lengths=1.0,
+            stochastic=0.15,
+            constant=0.01,
+            mip_energy_per_layer=0.004,
+            hit_threshold=5e-4,
+            link_distance=0.02,
         ),
         description="Electromagnetic calorimeter (Si-W).",
     )
     hcal: CalorimeterSpec = Field(
         default_factory=lambda: CalorimeterSpec(
-            barrel_radius=1.74, endcap_z=2.54, depth=1.50, layers=60, cell_size=0.03,
-            radiation_lengths=85.0, interaction_lengths=7.5, stochastic=0.50, constant=0.05,
-            mip_energy_per_layer=0.025, hit_threshold=2e-3, link_distance=0.09,
+            barrel_radius=1.74,
+            endcap_z=2.54,
+            depth=1.50,
+            layers=60,
+            cell_size=0.03,
+            radiation_lengths=85.0,
+            interaction_lengths=7.5,
+            stochastic=0.50,
+            constant=0.05,
+            mip_energy_per_layer=0.025,
+            hit_threshold=2e-3,
+            link_distance=0.09,
         ),
         description="Hadronic calorimeter (steel-scintillator).",
     )

@@ -8,7 +8,11 @@ SCHEMA_VERSION = 1
 TREE = "events"
 
 _TARGETS = {
-    "target_cls": ("int32", "", "particle-flow class: 0 none, 1 charged hadron, 2 neutral hadron, 3 photon, 4 electron, 5 muon"),
+    "target_cls": (
+        "int32",
+        "",
+        "particle-flow class: 0 none, 1 charged hadron, 2 neutral hadron, 3 photon, 4 electron, 5 muon",
+    ),
     "target_charge": ("float32", "e", "charge of the target particle"),
     "target_pt": ("float32", "GeV", "transverse momentum of the target (sum of the particles assigned here)"),
     "target_eta": ("float32", "", "pseudorapidity of the target"),
@@ -35,7 +39,11 @@ SCHEMA: dict[str, dict[str, tuple[str, str, str]]] = {
         "vy": ("float32", "m", "production vertex y"),
         "vz": ("float32", "m", "production vertex z"),
         "element_kind": ("int32", "", "target of: -1 no element, 0 a track, 1 a cluster"),
-        "element_kind_hits": ("int32", "", "same at the hit level: -1 none, 0 a track, 1 a hit (hits files only)"),
+        "element_kind_hits": (
+            "int32",
+            "",
+            "same at the hit level: -1 none, 0 a track, 1 a hit (hits files only)",
+        ),
     },
     "track": {
         "pt": ("float32", "GeV", "measured transverse momentum"),
@@ -105,7 +113,12 @@ def schema_markdown() -> str:
     ]
     for collection, fields in SCHEMA.items():
         counter = "" if collection == "event" else f" (counter `n{collection}`)"
-        lines += [f"## `{collection}`{counter}", "", "| branch | type | unit | meaning |", "|---|---|---|---|"]
+        lines += [
+            f"## `{collection}`{counter}",
+            "",
+            "| branch | type | unit | meaning |",
+            "|---|---|---|---|",
+        ]
         for field, (dtype, unit, meaning) in fields.items():
             lines.append(f"| `{branch(collection, field)}` | {dtype} | {unit} | {meaning} |")
         lines.append("")

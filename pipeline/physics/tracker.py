@@ -9,8 +9,19 @@ from .detector_spec import DetectorSpec
 from .kinematics import cos_theta, pt_eta_phi
 
 TRACK_FIELDS = (
-    "pt", "eta", "phi", "p", "charge", "d0", "z0", "chi2", "ndf", "nhits", "tanlambda",
-    "radius_innermost", "gen_index",
+    "pt",
+    "eta",
+    "phi",
+    "p",
+    "charge",
+    "d0",
+    "z0",
+    "chi2",
+    "ndf",
+    "nhits",
+    "tanlambda",
+    "radius_innermost",
+    "gen_index",
 )
 
 
@@ -19,7 +30,9 @@ def helix_radius(pt: np.ndarray, field_t: float) -> np.ndarray:
     return pt / (0.299792458 * field_t)
 
 
-def reconstruct_tracks(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator) -> dict:
+def reconstruct_tracks(
+    particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator
+) -> dict:
     trk = spec.tracker
     px, py, pz, q = particles["px"], particles["py"], particles["pz"], particles["charge"]
     pt, _, phi = pt_eta_phi(px, py, pz)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from .physics_params import GenerateParams, StageDataParams
 from .python_params import PythonParams
 
 
@@ -54,5 +55,21 @@ register(
         params=PythonParams,
         impl="pipeline.stages.python_call:PythonStage",
         summary="Call module:function(**kwargs, ctx=context); its return value is saved as JSON.",
+    )
+)
+register(
+    StageKind(
+        name="generate",
+        params=GenerateParams,
+        impl="pipeline.stages.generate:GenerateStage",
+        summary="Pythia 8 e+e- events through the CLIC-like detector simulation; one ROOT file per array task.",
+    )
+)
+register(
+    StageKind(
+        name="stage_data",
+        params=StageDataParams,
+        impl="pipeline.stages.stage_data:StageDataStage",
+        summary="ROOT files into normalised, sharded element tensors with a manifest (resumable).",
     )
 )

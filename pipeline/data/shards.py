@@ -1,0 +1,113 @@
+"""Shard files (ragged element tensors of whole events) and their hashes.
+
+A shard is an uncompressed .npz with arrays:
+  X (elements, width) float32      element rows [type id, normalised features...]
+  Y (elements, 7) float32          targets: cls, charge, pt, eta, sin_phi, cos_phi, energy
+  offsets (events+1) int64         event e owns rows offsets[e]:offsets[e+1]
+  gen (particles, 6) float32       generator particles: pid, charge, px, py, pz, energy
+  gen_offsets (events+1) int64
+  event_id (events,) int64        entry in the source file
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SHARD_KEYS = ("X", "Y", "offsets", "gen", "gen_offsets", "event_id")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    """Write atomically; return {file, events, elements, bytes, sha256}."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **{k: arrays[k] for k in SHARD_KEYS})
+            handle.flush()
+            os.fsync(handle.fileno())
+        digest = sha256_of(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {
+        "file": path.name,
+        "events": int(len(arrays["event_id"])),
+        "elements": int(arrays["offsets"][-1]),
+        "bytes": path.stat().st_size,
+        "sha256": digest,
+    }
+
+
+def read_shard(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in SHARD_KEYS}
+
+
+class ShardBuffer:
+    """Collects events chunk by chunk and cuts shards of at most `max_events` events."""
+
+    def __init__(self, max_events: int) -> None:
+        self.max_events = max_events
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.events = 0
+
+    def add(self, part: dict[str, np.ndarray]) -> None:
+        if len(part["event_id"]):
+            self.parts.append(part)
+            self.events += len(part["event_id"])
+
+    def full(self) -> bool:
+        return self.events >= self.max_events
+
+    def take(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """Remove and return the first n events (default: all) as one shard's arrays."""
+        merged = _concat(self.parts)
+        n = merged["event_id"].size if n is None else min(n, merged["event_id"].size)
+        head, tail = _split(merged, n)
+        self.parts = [tail] if tail["event_id"].size else []
+        self.events = tail["event_id"].size
+        return head
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("X", "Y", "gen", "event_id")}
+    for key, ref in (("offsets", "X"), ("gen_offsets", "gen")):
+        counts = np.concatenate([np.diff(p[key]) for p in parts])
+        out[key] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        assert out[key][-1] == len(out[ref])
+    return out
+
+
+def _split(arrays: dict[str, np.ndarray], n: int) -> tuple[dict, dict]:
+    e, g = arrays["offsets"][n], arrays["gen_offsets"][n]
+    head = {
+        "X": arrays["X"][:e],
+        "Y": arrays["Y"][:e],
+        "gen": arrays["gen"][:g],
+        "offsets": arrays["offsets"][: n + 1],
+        "gen_offsets": arrays["gen_offsets"][: n + 1],
+        "event_id": arrays["event_id"][:n],
+    }
+    tail = {
+        "X": arrays["X"][e:],
+        "Y": arrays["Y"][e:],
+        "gen": arrays["gen"][g:],
+        "offsets": arrays["offsets"][n:] - e,
+        "gen_offsets": arrays["gen_offsets"][n:] - g,
+        "event_id": arrays["event_id"][n:],
+    }
+    return head, tail

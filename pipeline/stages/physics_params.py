@@ -1,0 +1,62 @@
+"""Parameters of the `generate` and `stage_data` stage kinds (light: validated at submit time)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, field_validator
+
+from ..data.features import FeatureConfig
+from ..physics.detector_spec import DetectorSpec
+from ..physics.processes import PROCESSES
+from ..spec import Strict
+
+ProcessName = Literal[tuple(sorted(PROCESSES))]  # type: ignore[valid-type]
+
+
+class GenerateParams(Strict):
+    processes: list[ProcessName] = Field(
+        min_length=1, description="Processes; array task i makes one file of processes[i % len]."
+    )
+    events_per_file: PositiveInt = Field(description="Events in each ROOT file (one file per array task).")
+    seed: int = Field(1, ge=0, description="Base seed; file i uses seed + i (Pythia and detector).")
+    sqrt_s: float = Field(380.0, gt=0, description="Centre-of-mass energy (GeV).")
+    isr: bool = Field(False, description="Initial-state radiation from the lepton beams (Pythia PDF:lepton).")
+    input_levels: list[Literal["clusters", "hits"]] = Field(
+        ["clusters"], min_length=1, description="Write clusters, and also raw calorimeter hits if 'hits'."
+    )
+    chunk_events: PositiveInt = Field(200, description="Events buffered per ROOT basket write.")
+    detector: DetectorSpec = Field(
+        default_factory=DetectorSpec, description="Detector geometry and response."
+    )
+
+
+class StageDataParams(Strict):
+    input_level: Literal["clusters", "hits"] = Field(
+        "clusters", description="Elements: tracks + clusters, or tracks + calorimeter hits."
+    )
+    features: FeatureConfig = Field(
+        default_factory=FeatureConfig, description="Fields per element type and their normalisation."
+    )
+    split: dict[Literal["train", "val", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1},
+        description="Fractions of the files per split (whole files, chosen by the seed).",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the split assignment.")
+    max_events_per_shard: PositiveInt = Field(1000, description="Shard size bound, in events.")
+    step_size: PositiveInt = Field(500, description="Events read from ROOT per chunk (bounds memory).")
+    tree: str = Field("events", description="TTree name in the input files.")
+    inputs: list[str] = Field(
+        default_factory=list, description="Extra ROOT files or glob patterns, besides upstream outputs."
+    )
+    on_error: Literal["fail", "skip"] = Field(
+        "fail", description="A bad input file fails the stage, or is quarantined and listed in the manifest."
+    )
+
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        full = {s: float(value.get(s, 0.0)) for s in ("train", "val", "test")}
+        if any(v < 0 for v in full.values()) or abs(sum(full.values()) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must be >= 0 and sum to 1 (got {full})")
+        return full

@@ -1,0 +1,47 @@
+"""The `stage_data` stage kind: ROOT files from upstream stages (and `inputs`) into shards."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from ..stage import Stage
+
+
+class StageDataStage(Stage):
+    def input_files(self) -> list[Path]:
+        files: set[Path] = set()
+        for name in self.ctx.upstream:
+            files.update(self.ctx.upstream_outputs(name).glob("*.root"))
+        for pattern in self.params.inputs:
+            matches = glob.glob(pattern)
+            if not matches:
+                raise FileNotFoundError(f"params.inputs: {pattern!r} matches no file")
+            files.update(Path(m) for m in matches)
+        return sorted(files, key=lambda p: p.name)
+
+    def run(self) -> dict:
+        from ..data.staging import stage_files
+
+        files = self.input_files()
+        if not files:
+            raise FileNotFoundError("no ROOT files to stage (no upstream outputs and no params.inputs)")
+        self.ctx.log(f"staging {len(files)} file(s) at the {self.params.input_level} level")
+        manifest = stage_files(
+            files,
+            self.ctx.outputs_dir,
+            self.params,
+            task_index=self.ctx.array_index or 0,
+            task_count=self.ctx.array_size or 1,
+            log=self.ctx.log,
+        )
+        if manifest is None:
+            return {"manifest": None, "note": "other array tasks still running"}
+        summary = {split: info["events"] for split, info in manifest["splits"].items()}
+        quarantined = [q["source"] for q in manifest["quarantined"]]
+        self.ctx.log(f"manifest written: {summary}; quarantined: {quarantined or 'none'}")
+        return {
+            "manifest": str(self.ctx.outputs_dir / "manifest.json"),
+            "events": summary,
+            "quarantined": quarantined,
+        }
