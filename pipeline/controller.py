@@ -68,9 +68,7 @@ def job_request(
         env=env,
         srun_args=list(site.slurm.srun_args),
         array_parallelism=resources.array_parallelism,
-        max_requeues=resources.max_requeues
-        if resources.max_requeues is not None
-        else site.slurm.max_requeues,
+        max_requeues=resources.max_requeues if resources.max_requeues is not None else site.slurm.max_requeues,
         signal_delay_s=resources.signal_delay_s or site.slurm.signal_delay_s,
         max_parallel_local=site.local.max_parallel_tasks,
     )
@@ -97,9 +95,7 @@ def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observatio
     spec = store.spec
     statuses = observation.stages
     for record in observation.adopted.values():
-        request = job_request(
-            spec, store.root, store.name, record["stage"], record["token"], record["array_indices"]
-        )
+        request = job_request(spec, store.root, store.name, record["stage"], record["token"], record["array_indices"])
         scheduler.adopt(request, record["job_ids"])
     zombies = [job for status in statuses.values() for job in status.zombie_ids]
     if zombies:
@@ -126,9 +122,7 @@ def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observatio
         except Exception as exc:
             store.journal.append("submit-failed", stage=stage, token=token, error=str(exc))
             raise
-        store.journal.append(
-            "submitted", stage=stage, token=token, job_ids=ids, after=after, array_indices=indices
-        )
+        store.journal.append("submitted", stage=stage, token=token, job_ids=ids, after=after, array_indices=indices)
         statuses[stage] = StageStatus(
             stage,
             "PENDING",
@@ -157,9 +151,7 @@ def resume(store: CampaignStore) -> list[Submission]:
         if not observation.scheduler_ok:
             from .errors import UserError
 
-            raise UserError(
-                f"cannot resume while the scheduler is unreachable: {observation.scheduler_error}"
-            )
+            raise UserError(f"cannot resume while the scheduler is unreachable: {observation.scheduler_error}")
         record_observation(store, observation, locked=True)
         store.journal.append("resume")
         return schedule(store, scheduler, observation)

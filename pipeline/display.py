@@ -23,9 +23,7 @@ def status_table(store: CampaignStore, observation: Observation) -> str:
     rows = [("STAGE", "KIND", "STATE", "JOBS", "SUBMITS", "NOTE")]
     for name, status in observation.stages.items():
         kind = spec.workflow.stages[name].kind
-        rows.append(
-            (name, kind, status.state, _short_ids(status.job_ids), str(status.submissions), status.reason)
-        )
+        rows.append((name, kind, status.state, _short_ids(status.job_ids), str(status.submissions), status.reason))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         f"campaign {store.name}  site {spec.site.name} ({spec.site.scheduler})  {store.root}",
@@ -34,8 +32,7 @@ def status_table(store: CampaignStore, observation: Observation) -> str:
         lines.append(f"warning: {observation.scheduler_error}; showing last known states")
     for row in rows:
         lines.append(
-            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5]))
-            + ("  " + row[5] if row[5] else "")
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + ("  " + row[5] if row[5] else "")
         )
     return "\n".join(lines)
 
@@ -82,9 +79,7 @@ def report_text(store: CampaignStore, observation: Observation) -> str:
         ]:
             if path.is_file():
                 text = path.read_text().strip()
-                results.append(
-                    f"  {path.relative_to(store.root)}: {text if len(text) < 200 else text[:200] + '…'}"
-                )
+                results.append(f"  {path.relative_to(store.root)}: {text if len(text) < 200 else text[:200] + '…'}")
     if results:
         lines += ["", "Stage results:", *results]
     report_dir = store.root / "report"

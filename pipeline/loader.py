@@ -141,9 +141,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
             parts.pop(0)  # the map key (a stage name, say)
             annotation = typing.get_args(annotation)[1]
         models = [
-            a
-            for a in (annotation, *typing.get_args(annotation))
-            if isinstance(a, type) and issubclass(a, BaseModel)
+            a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)
         ]
         if not models:
             return None

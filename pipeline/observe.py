@@ -73,9 +73,7 @@ def last_job_states(entries: list[dict[str, Any]]) -> dict[str, str]:
     return seen
 
 
-def _gone_job_state(
-    store: CampaignStore, stage: str, job_id: str, index: int | None, seen: dict
-) -> tuple[str, str]:
+def _gone_job_state(store: CampaignStore, stage: str, job_id: str, index: int | None, seen: dict) -> tuple[str, str]:
     """State of a job the scheduler no longer lists."""
     attempt = store.read_attempt(stage, job_id)
     if store.task_marker(stage, index).is_file() and (attempt is None or attempt.get("state") == COMPLETED):

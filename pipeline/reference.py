@@ -66,9 +66,7 @@ def _model_section(model: type[BaseModel], path: str, out: list[str], seen: set[
     out += ["| field | type | default | meaning |", "|---|---|---|---|"]
     nested = []
     for name, field in model.model_fields.items():
-        out.append(
-            f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |"
-        )
+        out.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
         for sub in _nested_models(field.annotation):
             is_map = typing.get_origin(field.annotation) is dict
             nested.append((sub, f"{path}.{name}.<name>" if is_map else f"{path}.{name}"))

@@ -68,9 +68,7 @@ def _record_attempt(ctx: StageContext, state: str, **extra: Any) -> None:
             record = json.loads(path.read_text())
         except ValueError:
             record = {}
-    record.update(
-        state=state, updated=_now(), host=ctx.hostname, attempt=ctx.attempt, array_index=ctx.array_index
-    )
+    record.update(state=state, updated=_now(), host=ctx.hostname, attempt=ctx.attempt, array_index=ctx.array_index)
     record.update(extra)
     atomic_write_json(path, record)
 

@@ -36,9 +36,7 @@ class DistributedSettings(Strict):
 
 
 class LocalSettings(Strict):
-    max_parallel_tasks: PositiveInt = Field(
-        1, description="Array tasks of one stage run at once on the local site."
-    )
+    max_parallel_tasks: PositiveInt = Field(1, description="Array tasks of one stage run at once on the local site.")
 
 
 class SiteProfile(Strict):

@@ -57,9 +57,7 @@ class StageContext:
         try:
             return self.upstream[name] / "outputs"
         except KeyError:
-            raise KeyError(
-                f"stage {self.stage!r} does not need {name!r} (needs: {sorted(self.upstream)})"
-            ) from None
+            raise KeyError(f"stage {self.stage!r} does not need {name!r} (needs: {sorted(self.upstream)})") from None
 
     def log(self, message: str) -> None:
         """Append a timestamped line to the stage's own log (logs/stage.log) and print it."""

@@ -46,9 +46,7 @@ class CampaignStore:
             workflow = spec.workflow.model_dump(mode="json")
             workflow["name"] = name
             atomic_write_text(staging / "workflow.yaml", yaml.safe_dump(workflow, sort_keys=False))
-            atomic_write_text(
-                staging / "site.yaml", yaml.safe_dump(spec.site.model_dump(mode="json"), sort_keys=False)
-            )
+            atomic_write_text(staging / "site.yaml", yaml.safe_dump(spec.site.model_dump(mode="json"), sort_keys=False))
             meta = {
                 "uid": uuid.uuid4().hex,
                 "name": name,

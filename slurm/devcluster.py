@@ -81,9 +81,7 @@ def ensure_installed() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit(
-            f"devcluster: {', '.join(missing)} missing; install slurm-wlm and munge (needs root)"
-        )
+        raise SystemExit(f"devcluster: {', '.join(missing)} missing; install slurm-wlm and munge (needs root)")
     print("devcluster: installing slurm-wlm and munge with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
@@ -149,9 +147,7 @@ def _ensure_hosts() -> None:
     hosts = Path("/etc/hosts")
     try:
         text = hosts.read_text()
-        missing = [
-            n for n in NODES if not any(n in line.split()[1:] for line in text.splitlines() if line.strip())
-        ]
+        missing = [n for n in NODES if not any(n in line.split()[1:] for line in text.splitlines() if line.strip())]
         if missing and os.access(hosts, os.W_OK):
             with hosts.open("a") as handle:
                 handle.write(f"127.0.0.1 {' '.join(missing)}  # colliderflow devcluster\n")

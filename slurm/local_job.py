@@ -88,9 +88,7 @@ class LocalJob:
             out = open(Path(request.folder) / f"{job_id}_{rank}_log.out", "ab")  # noqa: SIM115
             try:
                 processes.append(
-                    subprocess.Popen(
-                        argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-                    )
+                    subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
                 )
             finally:
                 out.close()

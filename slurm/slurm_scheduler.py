@@ -164,9 +164,7 @@ class SlurmScheduler:
             return []
         command = ["squeue", "-h", "-r", "-t", "all", "-o", _SQUEUE_FORMAT, "--name", ",".join(names)]
         try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, env=self._command_env(), timeout=60
-            )
+            result = subprocess.run(command, capture_output=True, text=True, env=self._command_env(), timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SchedulerUnavailable(f"squeue failed: {exc}") from None
         if result.returncode != 0:
@@ -193,7 +191,5 @@ def parse_squeue(text: str) -> list[QueueEntry]:
         raw_state = raw_state.split()[0] if raw_state else ""
         token = comment.split(":", 1)[1] if comment.startswith("colliderflow:") else ""
         state = SLURM_STATES.get(raw_state, PENDING)
-        entries.append(
-            QueueEntry(job_id=job_id, state=state, reason=reason, token=token, raw_state=raw_state)
-        )
+        entries.append(QueueEntry(job_id=job_id, state=state, reason=reason, token=token, raw_state=raw_state))
     return entries

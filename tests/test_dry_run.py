@@ -21,9 +21,7 @@ def normalise(text: str, tmp_path: Path) -> str:
 @pytest.mark.parametrize("site", SITES)
 def test_dry_run_matches_golden(tmp_path, site):
     env = {"SCRATCH": "/scratch/user"}
-    result = run_cli(
-        "submit", str(GOLDEN / "workflow.yaml"), "--site", site, "--dry-run", cwd=tmp_path, env=env
-    )
+    result = run_cli("submit", str(GOLDEN / "workflow.yaml"), "--site", site, "--dry-run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     text = normalise(result.stdout, tmp_path)
     golden = GOLDEN / f"{site}.txt"

@@ -36,9 +36,7 @@ def test_chain_completes_in_dependency_order(tmp_path):
         ("first", "second", "third"), "COMPLETED"
     )
     for upstream, downstream in (("first", "second"), ("second", "third")):
-        assert (
-            stage_log_times(campaign, downstream)["start"][0] > stage_log_times(campaign, upstream)["done"][0]
-        )
+        assert stage_log_times(campaign, downstream)["start"][0] > stage_log_times(campaign, upstream)["done"][0]
     assert json.loads((campaign / "stages" / "second" / "result.json").read_text())["label"] == "second"
     assert (campaign / "workflow.yaml").is_file() and (campaign / "site.yaml").is_file()
     report = run_cli("report", str(campaign), cwd=tmp_path)
@@ -74,9 +72,7 @@ def test_cancel_then_resume(tmp_path):
     path = write_workflow(tmp_path, workflow)
     assert run_cli("submit", str(path), cwd=tmp_path).returncode == 0
     campaign = tmp_path / "campaigns" / "cancel"
-    wait_until(
-        lambda: status_json(campaign)["stages"]["second"]["state"] == "RUNNING", 60, what="second running"
-    )
+    wait_until(lambda: status_json(campaign)["stages"]["second"]["state"] == "RUNNING", 60, what="second running")
     cancelled = run_cli("cancel", str(campaign), cwd=tmp_path)
     assert cancelled.returncode == 0 and "cancelled 2 job(s)" in cancelled.stdout
     states = {s: v["state"] for s, v in status_json(campaign)["stages"].items()}

@@ -60,9 +60,7 @@ def test_chain_submits_and_returns_then_runs_in_order(devcluster, tmp_path):
     assert states(campaign)["third"] != "COMPLETED", "submit must return before the stages finish"
     wait_all_completed(campaign)
     for upstream, downstream in (("first", "second"), ("second", "third")):
-        assert (
-            stage_log_times(campaign, downstream)["start"][0] > stage_log_times(campaign, upstream)["done"][0]
-        )
+        assert stage_log_times(campaign, downstream)["start"][0] > stage_log_times(campaign, upstream)["done"][0]
     probe_result = json.loads((campaign / "stages" / "third" / "result.json").read_text())
     assert probe_result == {"TAG": "$(id); touch pwned"}
     assert not list(tmp_path.rglob("pwned"))
@@ -72,10 +70,7 @@ def test_chain_submits_and_returns_then_runs_in_order(devcluster, tmp_path):
 def test_two_node_stage_sees_ranks_on_n1_and_n2(devcluster, tmp_path):
     workflow = {"name": "nodes", "stages": {"r": py_stage("ranks", resources={"nodes": 2})}}
     path = write_workflow(tmp_path, workflow)
-    assert (
-        run_cli("submit", str(path), "--site", devcluster, "--wait", "--poll", "0.5", cwd=tmp_path).returncode
-        == 0
-    )
+    assert run_cli("submit", str(path), "--site", devcluster, "--wait", "--poll", "0.5", cwd=tmp_path).returncode == 0
     outputs = tmp_path / "campaigns" / "nodes" / "stages" / "r" / "outputs"
     records = [json.loads(p.read_text()) for p in sorted(outputs.glob("rank*.json"))]
     assert [(r["rank"], r["world_size"]) for r in records] == [(0, 2), (1, 2)]

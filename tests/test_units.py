@@ -93,9 +93,7 @@ def test_launch_env_from_slurm_and_local():
         slurm.restart_count == 2
         and slurm.master_port == current({"SLURM_JOB_ID": "55", "SLURM_PROCID": "0"}).master_port
     )
-    array = current(
-        {"SLURM_JOB_ID": "60", "SLURM_PROCID": "0", "SLURM_ARRAY_JOB_ID": "58", "SLURM_ARRAY_TASK_ID": "2"}
-    )
+    array = current({"SLURM_JOB_ID": "60", "SLURM_PROCID": "0", "SLURM_ARRAY_JOB_ID": "58", "SLURM_ARRAY_TASK_ID": "2"})
     assert array.job_id == "58_2"
     local = current({"COLLIDERFLOW_LAUNCHER": "local", "RANK": "1", "WORLD_SIZE": "2", "MASTER_PORT": "1234"})
     assert (local.launcher, local.rank, local.world_size, local.master_port, local.master_addr()) == (

@@ -138,9 +138,7 @@ def test_validation_and_dry_run_import_no_heavy_frameworks(tmp_path):
         "heavy = ('torch', 'ray', 'deepspeed', 'tensorboard'); "
         "print('HEAVY', sorted(m for m in heavy if m in sys.modules), rc)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "HEAVY [] 0" in result.stdout
     assert not (tmp_path / "campaigns").exists()

@@ -19,9 +19,7 @@ LEVEL_TYPES = {"clusters": ("track", "cluster"), "hits": ("track", "hit")}
 
 
 class FeatureSpec(Strict):
-    name: str = Field(
-        description="A field of the element collection (see docs/data-schema.md), or sin_phi/cos_phi."
-    )
+    name: str = Field(description="A field of the element collection (see docs/data-schema.md), or sin_phi/cos_phi.")
     transform: Literal["none", "log1p", "signed_log1p"] = Field("none", description="Applied first.")
     offset: float = Field(0.0, description="Subtracted after the transform.")
     scale: float = Field(1.0, description="Multiplied last.")
@@ -105,9 +103,7 @@ def _transform(values: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     return (values - spec.offset) * spec.scale
 
 
-def element_matrix(
-    columns: dict[str, np.ndarray], element: str, config: FeatureConfig, width: int
-) -> np.ndarray:
+def element_matrix(columns: dict[str, np.ndarray], element: str, config: FeatureConfig, width: int) -> np.ndarray:
     """Rows [type id, features...] for flat arrays of one element type."""
     specs = getattr(config, element)
     n = len(next(iter(columns.values()))) if columns else 0

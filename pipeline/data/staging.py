@@ -87,9 +87,7 @@ class FileStager:
         rows, targets, owners = [], [], []
         for element in LEVEL_TYPES[self.level]:
             counts = ak.to_numpy(ak.num(chunk[branch(element, "target_cls")]))
-            columns = {
-                f: ak.to_numpy(ak.flatten(chunk[branch(element, f)])) for f in self.config.branches(element)
-            }
+            columns = {f: ak.to_numpy(ak.flatten(chunk[branch(element, f)])) for f in self.config.branches(element)}
             rows.append(element_matrix(columns, element, self.config, self.width))
             targets.append(
                 np.stack(
@@ -169,9 +167,7 @@ def stage_files(
     Returns the manifest if this call completed it."""
     config = params.features
     splits = assign_splits(files, params.split, params.seed)
-    stager = FileStager(
-        config, params.input_level, params.tree, params.step_size, params.max_events_per_shard
-    )
+    stager = FileStager(config, params.input_level, params.tree, params.step_size, params.max_events_per_shard)
     records_dir = out_dir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(files, key=lambda p: p.name)
@@ -195,9 +191,8 @@ def stage_files(
         else:
             seconds = time.perf_counter() - started
             events = sum(s["events"] for s in record["shards"])
-            log(
-                f"{source.name}: {events} events -> {len(record['shards'])} shard(s) ({splits[source]}) in {seconds:.1f} s"
-            )
+            shards = len(record["shards"])
+            log(f"{source.name}: {events} events -> {shards} shard(s) ({splits[source]}) in {seconds:.1f} s")
         atomic_write_json(record_path, record)
     return write_manifest_if_complete(ordered, out_dir, params)
 

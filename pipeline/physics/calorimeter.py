@@ -97,9 +97,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         shape = np.maximum(0.5 * t_max + 1, 1.0)
         owner = np.repeat(em, n)
         u = rng.gamma(np.repeat(shape, n), 2.0)
-        d, sub, inside = _distance(
-            u, spec.ecal.radiation_lengths, spec.hcal.radiation_lengths, t_h[owner], spec
-        )
+        d, sub, inside = _distance(u, spec.ecal.radiation_lengths, spec.hcal.radiation_lengths, t_h[owner], spec)
         lateral = _lateral(owner.size, 0.3 * sh.moliere_radius, 1.5 * sh.moliere_radius, 0.85, rng)
         parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
 
@@ -177,9 +175,7 @@ def _cells(pos: np.ndarray, region: np.ndarray, cal: CalorimeterSpec) -> tuple[n
     return layer, i, j, np.stack([x, y, z], axis=1)
 
 
-def digitise(
-    spots: dict, n_particles: int, spec: DetectorSpec
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Sum spots into cells; drop cells under threshold. Returns hits and the per-(hit,
     particle) energy contributions used for truth."""
     keys = np.zeros(spots["owner"].size, dtype=np.int64)

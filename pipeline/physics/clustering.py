@@ -61,9 +61,7 @@ def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: Det
     if seeds.size and fragments.size:
         tree = cKDTree(np.stack([eta[seeds], np.cos(phi[seeds]), np.sin(phi[seeds])], axis=1))
         # chord in (cos, sin) ~ dphi for small angles: a KD-tree search without a dense matrix
-        dist, nearest = tree.query(
-            np.stack([eta[fragments], np.cos(phi[fragments]), np.sin(phi[fragments])], axis=1)
-        )
+        dist, nearest = tree.query(np.stack([eta[fragments], np.cos(phi[fragments]), np.sin(phi[fragments])], axis=1))
         close = dist < spec.fragment_merge_dr
         target[fragments[close]] = seeds[nearest[close]]
     _, labels = np.unique(target[labels], return_inverse=True)

@@ -22,15 +22,11 @@ class TrackerSpec(Strict):
     efficiency: float = Field(0.99, gt=0, le=1, description="Efficiency above 1 GeV.")
     efficiency_low_pt: float = Field(0.95, gt=0, le=1, description="Efficiency between pt_min and 1 GeV.")
     min_hits: PositiveInt = Field(4, description="Layers a track must cross to be found.")
-    max_production_radius: PositiveFloat = Field(
-        0.6, description="Particles born further out give no track (m)."
-    )
+    max_production_radius: PositiveFloat = Field(0.6, description="Particles born further out give no track (m).")
     curvature_term: PositiveFloat = Field(
         2e-5, description="a in sigma(pT)/pT^2 = a (+) b/(pT sqrt(sin theta)) (1/GeV)."
     )
-    scattering_term: PositiveFloat = Field(
-        1e-3, description="b, the multiple-scattering term (dimensionless)."
-    )
+    scattering_term: PositiveFloat = Field(1e-3, description="b, the multiple-scattering term (dimensionless).")
     angle_term: PositiveFloat = Field(2e-5, description="Angular resolution constant term (rad).")
     angle_scattering_term: PositiveFloat = Field(
         1e-3, description="Angular MS term, divided by p sqrt(sin theta) (rad GeV)."
@@ -64,9 +60,7 @@ class ShowerSpec(Strict):
 
     em_spot_energy: PositiveFloat = Field(0.0025, description="Energy per EM shower spot (GeV).")
     hadron_spot_energy: PositiveFloat = Field(0.01, description="Energy per hadronic shower spot (GeV).")
-    max_spots: PositiveInt = Field(
-        4000, description="Spots per particle at most (higher energy: heavier spots)."
-    )
+    max_spots: PositiveInt = Field(4000, description="Spots per particle at most (higher energy: heavier spots).")
     moliere_radius: PositiveFloat = Field(0.0095, description="EM lateral scale in the ECAL (m).")
     hadron_core: PositiveFloat = Field(0.025, description="Hadronic lateral core scale (m).")
     hadron_halo: PositiveFloat = Field(0.06, description="Hadronic lateral halo scale (m).")

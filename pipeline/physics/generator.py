@@ -12,9 +12,7 @@ PARTICLE_FIELDS = ("pid", "charge", "px", "py", "pz", "energy", "vx", "vy", "vz"
 MM = 1e-3  # Pythia lengths are in mm; the detector works in m
 
 
-def make_pythia(
-    process: str, seed: int, sqrt_s: float = 380.0, isr: bool = False, extra: list[str] | None = None
-):
+def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = False, extra: list[str] | None = None):
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)  # no banner

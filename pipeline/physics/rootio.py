@@ -36,15 +36,11 @@ class EventWriter:
             data[name] = np.array([info[name] for _, info in self.buffer], dtype=dtype)
         for collection in self.collections:
             fields = {}
-            counts = np.array(
-                [len(next(iter(ev[collection].values()))) for ev, _ in self.buffer], dtype=np.int64
-            )
+            counts = np.array([len(next(iter(ev[collection].values()))) for ev, _ in self.buffer], dtype=np.int64)
             for field, (dtype, _, _) in SCHEMA[collection].items():
                 if field not in self.buffer[0][0][collection]:
                     continue
-                flat = np.concatenate([np.asarray(ev[collection][field]) for ev, _ in self.buffer]).astype(
-                    dtype
-                )
+                flat = np.concatenate([np.asarray(ev[collection][field]) for ev, _ in self.buffer]).astype(dtype)
                 fields[field] = ak.unflatten(flat, counts)
             data[collection] = ak.zip(fields)
         return data

@@ -23,18 +23,14 @@ def simulate_event(
     tracks = reconstruct_tracks(particles, spec, rng)
     hits, hit_contrib = digitise(shower_spots(particles, spec, rng), particles["pid"].size, spec)
     clusters, cluster_contrib, _ = cluster(hits, hit_contrib, spec)
-    track_t, cluster_t, where = assign_targets(
-        particles, tracks["gen_index"], cluster_contrib, clusters["energy"].size
-    )
+    track_t, cluster_t, where = assign_targets(particles, tracks["gen_index"], cluster_contrib, clusters["energy"].size)
     out = {
         "gen": {**particles, "element_kind": where},
         "track": {**tracks, **{f"target_{k}": v for k, v in track_t.items()}},
         "cluster": {**clusters, **{f"target_{k}": v for k, v in cluster_t.items()}},
     }
     if "hits" in levels:
-        _, hit_t, where_hits = assign_targets(
-            particles, tracks["gen_index"], hit_contrib, hits["energy"].size
-        )
+        _, hit_t, where_hits = assign_targets(particles, tracks["gen_index"], hit_contrib, hits["energy"].size)
         out["hit"] = {**hits, **{f"target_{k}": v for k, v in hit_t.items()}}
         out["gen"]["element_kind_hits"] = where_hits
     return out

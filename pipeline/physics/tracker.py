@@ -30,9 +30,7 @@ def helix_radius(pt: np.ndarray, field_t: float) -> np.ndarray:
     return pt / (0.299792458 * field_t)
 
 
-def reconstruct_tracks(
-    particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator
-) -> dict:
+def reconstruct_tracks(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator) -> dict:
     trk = spec.tracker
     px, py, pz, q = particles["px"], particles["py"], particles["pz"], particles["charge"]
     pt, _, phi = pt_eta_phi(px, py, pz)

@@ -20,8 +20,7 @@ def _targets(owner: np.ndarray, n_elements: int, particles: dict[str, np.ndarray
     chosen = np.flatnonzero(owner >= 0)
     elem = owner[chosen]
     sums = {
-        k: np.bincount(elem, weights=particles[k][chosen], minlength=n_elements)
-        for k in ("px", "py", "pz", "energy")
+        k: np.bincount(elem, weights=particles[k][chosen], minlength=n_elements) for k in ("px", "py", "pz", "energy")
     }
     lead = np.full(n_elements, -1, dtype=np.int64)
     if chosen.size:

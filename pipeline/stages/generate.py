@@ -74,9 +74,7 @@ class GenerateStage(Stage):
     def _tensorboard(self, meta: dict) -> None:
         from ..tb_writer import scalar_writer
 
-        with scalar_writer(
-            self.ctx.tensorboard_dir / "generate" / meta["file"].removesuffix(".root")
-        ) as writer:
+        with scalar_writer(self.ctx.tensorboard_dir / "generate" / meta["file"].removesuffix(".root")) as writer:
             writer.add_scalar("generate/events_per_second", meta["events_per_second"], 0)
             for name, value in meta["mean_per_event"].items():
                 writer.add_scalar(f"generate/mean_{name}_per_event", value, 0)

@@ -26,9 +26,7 @@ class GenerateParams(Strict):
         ["clusters"], min_length=1, description="Write clusters, and also raw calorimeter hits if 'hits'."
     )
     chunk_events: PositiveInt = Field(200, description="Events buffered per ROOT basket write.")
-    detector: DetectorSpec = Field(
-        default_factory=DetectorSpec, description="Detector geometry and response."
-    )
+    detector: DetectorSpec = Field(default_factory=DetectorSpec, description="Detector geometry and response.")
 
 
 class StageDataParams(Strict):
