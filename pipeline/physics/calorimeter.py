@@ -59,13 +59,20 @@ def _hcal_offset(pos: np.ndarray, axis: np.ndarray, region: np.ndarray, spec: De
     return np.where(region == BARREL, t_barrel, t_endcap)
 
 
-def _distance(u: np.ndarray, per_ecal: float, per_hcal: float, t_hcal: np.ndarray, spec: DetectorSpec):
-    """Material depth u (X0 or lambda) -> distance along the axis (m), subdetector, inside?"""
+def _incidence(pos: np.ndarray, axis: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """cos of the angle between the shower axis and the layers' normal (path-length factor)."""
+    radial = (pos[:, 0] * axis[:, 0] + pos[:, 1] * axis[:, 1]) / np.maximum(np.hypot(pos[:, 0], pos[:, 1]), 1e-9)
+    return np.clip(np.where(region == BARREL, radial, np.abs(axis[:, 2])), 0.2, 1.0)
+
+
+def _distance(u: np.ndarray, per_ecal: float, per_hcal: float, t_hcal: np.ndarray, cos_inc: np.ndarray, spec):
+    """Material depth u (X0 or lambda) -> distance along the axis (m), subdetector, inside?
+    Layers are `depth / layers` thick along their normal, so an oblique path is longer."""
     in_ecal = u < per_ecal
     d = np.where(
         in_ecal,
-        u / per_ecal * spec.ecal.depth,
-        t_hcal + (u - per_ecal) / per_hcal * spec.hcal.depth,
+        u / per_ecal * spec.ecal.depth / cos_inc,
+        t_hcal + (u - per_ecal) / per_hcal * spec.hcal.depth / cos_inc,
     )
     return d, np.where(in_ecal, ECAL, HCAL), u < per_ecal + per_hcal
 
@@ -82,6 +89,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
     energy = particles["energy"]
     sh = spec.shower
     t_h = _hcal_offset(hit["pos"], hit["axis"], hit["region"], spec)
+    cos_inc = _incidence(hit["pos"], hit["axis"], hit["region"])
     parts: list[tuple[np.ndarray, ...]] = []
 
     def resolution(cal: CalorimeterSpec, e: np.ndarray) -> np.ndarray:
@@ -97,7 +105,9 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         shape = np.maximum(0.5 * t_max + 1, 1.0)
         owner = np.repeat(em, n)
         u = rng.gamma(np.repeat(shape, n), 2.0)
-        d, sub, inside = _distance(u, spec.ecal.radiation_lengths, spec.hcal.radiation_lengths, t_h[owner], spec)
+        d, sub, inside = _distance(
+            u, spec.ecal.radiation_lengths, spec.hcal.radiation_lengths, t_h[owner], cos_inc[owner], spec
+        )
         lateral = _lateral(owner.size, 0.3 * sh.moliere_radius, 1.5 * sh.moliere_radius, 0.85, rng)
         parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
 
@@ -112,7 +122,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         scale = (0.2 * np.log(np.maximum(energy[had], 1.0)) + 0.7) / 2.0
         owner = np.repeat(had, n)
         u = start[owner] + rng.gamma(2.0, np.repeat(scale, n))
-        d, sub, inside = _distance(u, lam_e, lam_h, t_h[owner], spec)
+        d, sub, inside = _distance(u, lam_e, lam_h, t_h[owner], cos_inc[owner], spec)
         lateral = _lateral(owner.size, sh.hadron_core, sh.hadron_halo, 0.7, rng)
         parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
 
@@ -126,7 +136,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         u = np.tile(u_layer, mip.size)
         keep = u < start[owner]
         owner, u = owner[keep], u[keep]
-        d, sub, inside = _distance(u, lam_e, lam_h, t_h[owner], spec)
+        d, sub, inside = _distance(u, lam_e, lam_h, t_h[owner], cos_inc[owner], spec)
         e_mip = np.full(owner.size, cal.mip_energy_per_layer)
         parts.append((owner, sub, d, np.zeros(owner.size), e_mip, inside))
 

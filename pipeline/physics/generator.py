@@ -25,6 +25,10 @@ def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = Fals
         f"Random:seed = {seed}",
         "Print:quiet = on",
         "Next:numberCount = 0",
+        # Particles with c*tau > 10 mm (K_S, Lambda, Sigma, Xi, Omega...) reach the detector
+        # undecayed, as the detector simulation treats them; the rest decay at the generator.
+        "ParticleDecays:limitTau0 = on",
+        "ParticleDecays:tau0Max = 10",
         *PROCESSES[process],
         *(extra or []),
     ]

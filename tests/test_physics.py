@@ -1,0 +1,123 @@
+"""The simulated detector conserves and resolves what it should (real Pythia 8 events)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.physics.detector_spec import DetectorSpec
+from pipeline.physics.generator import generate
+from pipeline.physics.kinematics import cos_theta
+from pipeline.physics.simulate import simulate_event
+
+from .physics_fixtures import gun
+
+SPEC = DetectorSpec()
+
+
+@pytest.fixture(scope="module")
+def qq_events():
+    rng = np.random.default_rng(5)
+    return [simulate_event(p, SPEC, rng, ("clusters", "hits")) for p in generate("ee_qq", 15, 11)]
+
+
+def test_target_energy_equals_the_detected_generator_energy(qq_events):
+    for event in qq_events:
+        gen = event["gen"]
+        for level, calo, kind in (("clusters", "cluster", "element_kind"), ("hits", "hit", "element_kind_hits")):
+            targets = event["track"]["target_energy"].sum() + event[calo]["target_energy"].sum()
+            detected = gen["energy"][gen[kind] >= 0].sum()
+            assert targets == pytest.approx(detected, rel=1e-9), level
+
+
+def test_targets_cover_the_visible_energy_in_acceptance(qq_events):
+    ratios = []
+    for event in qq_events:
+        gen = event["gen"]
+        visible = ~np.isin(np.abs(gen["pid"]), (12, 14, 16))
+        inside = np.abs(cos_theta(gen["px"], gen["py"], gen["pz"])) < SPEC.ecal.cos_theta_max
+        reference = gen["energy"][visible & inside].sum()
+        linked = gen["energy"][visible & inside & (gen["element_kind"] >= 0)].sum()
+        ratios.append(linked / reference)
+    assert np.mean(ratios) > 0.97 and min(ratios) > 0.9
+
+
+def test_tracks_match_charged_generator_particles(qq_events):
+    pulls, same_charge, n = [], 0, 0
+    for event in qq_events:
+        gen, track = event["gen"], event["track"]
+        idx = track["gen_index"]
+        assert np.all(gen["charge"][idx] != 0)
+        pt_gen = np.hypot(gen["px"][idx], gen["py"][idx])
+        sin_t = pt_gen / np.sqrt(pt_gen**2 + gen["pz"][idx] ** 2)
+        sigma = pt_gen**2 * np.hypot(SPEC.tracker.curvature_term, SPEC.tracker.scattering_term / (pt_gen * np.sqrt(sin_t)))
+        pulls.append((track["pt"] - pt_gen) / sigma)
+        same_charge += int(np.sum(track["charge"] == gen["charge"][idx]))
+        n += idx.size
+        assert set(track) >= {"d0", "z0", "chi2", "ndf", "nhits", "tanlambda", "radius_innermost", "p"}
+    pulls = np.concatenate(pulls)
+    assert same_charge / n > 0.99
+    assert abs(np.median(pulls)) < 0.3 and 0.7 < np.std(pulls[np.abs(pulls) < 10]) < 1.3
+
+
+@pytest.mark.parametrize(
+    ("pid", "energy", "cal"),
+    [(22, 20.0, "ecal"), (11, 20.0, "ecal"), (130, 20.0, "hcal"), (211, 20.0, "hcal")],
+)
+def test_cluster_energy_response_and_resolution(pid, energy, cal):
+    rng = np.random.default_rng(pid)
+    measured = []
+    for particles in gun(pid, energy, 150, rng):
+        clusters = simulate_event(particles, SPEC, rng)["cluster"]
+        measured.append(clusters["energy"].sum())
+    response = np.asarray(measured) / energy
+    spec = getattr(SPEC, cal)
+    stated = np.hypot(spec.stochastic / np.sqrt(energy), spec.constant)
+    # median and a robust width (IQR/1.349) of the response
+    q25, q50, q75 = np.percentile(response, [25, 50, 75])
+    assert q50 == pytest.approx(1.0, abs=0.03)
+    assert (q75 - q25) / 1.349 == pytest.approx(stated, rel=0.3)
+
+
+def test_muons_leave_minimum_ionising_tracks_through_both_calorimeters():
+    rng = np.random.default_rng(13)
+    expected = SPEC.ecal.layers * SPEC.ecal.mip_energy_per_layer + SPEC.hcal.layers * SPEC.hcal.mip_energy_per_layer
+    tracks = 0
+    for particles in gun(13, 30.0, 20, rng):
+        event = simulate_event(particles, SPEC, rng, ("clusters", "hits"))
+        assert event["cluster"]["energy"].sum() == pytest.approx(expected, rel=0.02)
+        for sub, cal in ((0, SPEC.ecal), (1, SPEC.hcal)):  # one hit in every layer
+            layers = event["hit"]["layer"][event["hit"]["subdetector"] == sub]
+            assert np.unique(layers).size == cal.layers
+        tracks += event["track"]["pt"].size
+    assert tracks >= 18  # 99% tracking efficiency
+
+
+def test_overlapping_showers_share_a_cluster():
+    rng = np.random.default_rng(3)
+    photon, pion = gun(22, 15.0, 1, rng)[0], gun(211, 15.0, 1, rng)[0]
+    # point the pion 0.005 rad from the photon: their showers overlap in the ECAL
+    eta = np.arcsinh(photon["pz"][0] / np.hypot(photon["px"][0], photon["py"][0]))
+    phi = np.arctan2(photon["py"][0], photon["px"][0]) + 0.005
+    # a 15 GeV pion bends by ~0.03 rad before the ECAL: compensate so that the impacts overlap
+    phi_start = phi + 0.3 * SPEC.magnetic_field * SPEC.ecal.barrel_radius / (2 * 15.0 / np.cosh(eta))
+    pt = np.sqrt(15.0**2 - 0.13957**2) / np.cosh(eta)
+    pion.update(px=np.array([pt * np.cos(phi_start)]), py=np.array([pt * np.sin(phi_start)]),
+                pz=np.array([pt * np.sinh(eta)]))
+    both = {k: np.concatenate([photon[k], pion[k]]) for k in photon}
+    event = simulate_event(both, SPEC, rng)
+    clusters = event["cluster"]
+    big = clusters["energy"] > 1.0
+    assert big.sum() == 1, clusters["energy"]
+    assert clusters["energy"][big][0] > 20.0  # photon and pion energy in one cluster
+    # targets: the pion belongs to its track, the photon to the shared cluster
+    assert event["track"]["target_cls"].tolist() == [1]
+    assert clusters["target_cls"][big].tolist() == [3]
+
+
+def test_hit_level_is_granular():
+    rng = np.random.default_rng(2)
+    counts = [
+        simulate_event(p, SPEC, rng, ("clusters", "hits"))["hit"]["energy"].size for p in generate("ee_tt", 5, 3)
+    ]
+    assert np.mean(counts) > 5000
