@@ -151,7 +151,8 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
 
 def spec_error(exc: ValidationError, model: type[BaseModel], source: str, prefix: str = "") -> SpecError:
     errors = exc.errors()
-    first = errors[0]
+    # An unknown field is usually the cause of the other complaints: report it first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
     if first["type"] == "extra_forbidden":
         parent = _model_at(model, loc[:-1])

@@ -13,7 +13,6 @@ from pipeline.physics.rootio import EventWriter
 from pipeline.physics.schema import LEVEL_COLLECTIONS
 from pipeline.physics.simulate import simulate_event
 
-
 # Charge and mass of the particles the tests shoot into the detector.
 CHARGE_MASS = {22: (0.0, 0.0), 11: (-1.0, 0.000511), 13: (-1.0, 0.10566), 211: (1.0, 0.13957), 130: (0.0, 0.49761)}
 

@@ -50,7 +50,9 @@ def test_tracks_match_charged_generator_particles(qq_events):
         assert np.all(gen["charge"][idx] != 0)
         pt_gen = np.hypot(gen["px"][idx], gen["py"][idx])
         sin_t = pt_gen / np.sqrt(pt_gen**2 + gen["pz"][idx] ** 2)
-        sigma = pt_gen**2 * np.hypot(SPEC.tracker.curvature_term, SPEC.tracker.scattering_term / (pt_gen * np.sqrt(sin_t)))
+        sigma = pt_gen**2 * np.hypot(
+            SPEC.tracker.curvature_term, SPEC.tracker.scattering_term / (pt_gen * np.sqrt(sin_t))
+        )
         pulls.append((track["pt"] - pt_gen) / sigma)
         same_charge += int(np.sum(track["charge"] == gen["charge"][idx]))
         n += idx.size
@@ -102,8 +104,9 @@ def test_overlapping_showers_share_a_cluster():
     # a 15 GeV pion bends by ~0.03 rad before the ECAL: compensate so that the impacts overlap
     phi_start = phi + 0.3 * SPEC.magnetic_field * SPEC.ecal.barrel_radius / (2 * 15.0 / np.cosh(eta))
     pt = np.sqrt(15.0**2 - 0.13957**2) / np.cosh(eta)
-    pion.update(px=np.array([pt * np.cos(phi_start)]), py=np.array([pt * np.sin(phi_start)]),
-                pz=np.array([pt * np.sinh(eta)]))
+    pion.update(
+        px=np.array([pt * np.cos(phi_start)]), py=np.array([pt * np.sin(phi_start)]), pz=np.array([pt * np.sinh(eta)])
+    )
     both = {k: np.concatenate([photon[k], pion[k]]) for k in photon}
     event = simulate_event(both, SPEC, rng)
     clusters = event["cluster"]
@@ -117,7 +120,5 @@ def test_overlapping_showers_share_a_cluster():
 
 def test_hit_level_is_granular():
     rng = np.random.default_rng(2)
-    counts = [
-        simulate_event(p, SPEC, rng, ("clusters", "hits"))["hit"]["energy"].size for p in generate("ee_tt", 5, 3)
-    ]
+    counts = [simulate_event(p, SPEC, rng, ("clusters", "hits"))["hit"]["energy"].size for p in generate("ee_tt", 5, 3)]
     assert np.mean(counts) > 5000

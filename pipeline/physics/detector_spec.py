@@ -4,7 +4,8 @@ cells). Another geometry is another set of values, not other code."""
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, create_model, model_validator
+from pydantic.fields import FieldInfo
 
 from ..spec import Strict
 
@@ -55,6 +56,53 @@ class CalorimeterSpec(Strict):
     link_distance: PositiveFloat = Field(description="Hits closer than this join one cluster (m).")
 
 
+def _calorimeter(name: str, doc: str, **defaults: float) -> type[CalorimeterSpec]:
+    """A CalorimeterSpec whose fields default to `defaults`, so a workflow can override one
+    field (`ecal: {cell_size: 0.01}`) and keep the others."""
+    fields = {
+        key: (
+            CalorimeterSpec.model_fields[key].annotation,
+            FieldInfo.merge_field_infos(CalorimeterSpec.model_fields[key], default=value),
+        )
+        for key, value in defaults.items()
+    }
+    return create_model(name, __base__=CalorimeterSpec, __doc__=doc, **fields)
+
+
+EcalSpec = _calorimeter(
+    "EcalSpec",
+    "Si-W electromagnetic calorimeter: 5 mm cells, 40 layers, 23 X0.",
+    barrel_radius=1.50,
+    endcap_z=2.31,
+    depth=0.20,
+    layers=40,
+    cell_size=0.005,
+    radiation_lengths=23.0,
+    interaction_lengths=1.0,
+    stochastic=0.15,
+    constant=0.01,
+    mip_energy_per_layer=0.004,
+    hit_threshold=5e-4,
+    link_distance=0.02,
+)
+HcalSpec = _calorimeter(
+    "HcalSpec",
+    "Steel-scintillator hadronic calorimeter: 3 cm cells, 60 layers, 7.5 lambda_I.",
+    barrel_radius=1.74,
+    endcap_z=2.54,
+    depth=1.50,
+    layers=60,
+    cell_size=0.03,
+    radiation_lengths=85.0,
+    interaction_lengths=7.5,
+    stochastic=0.50,
+    constant=0.05,
+    mip_energy_per_layer=0.025,
+    hit_threshold=2e-3,
+    link_distance=0.09,
+)
+
+
 class ShowerSpec(Strict):
     """Shower sampling: energy per deposited spot and lateral shapes."""
 
@@ -73,40 +121,8 @@ class DetectorSpec(Strict):
     name: str = Field("clic-like", description="Label stored with the data.")
     magnetic_field: PositiveFloat = Field(4.0, description="Solenoid field (T).")
     tracker: TrackerSpec = Field(default_factory=TrackerSpec, description="Tracking system.")
-    ecal: CalorimeterSpec = Field(
-        default_factory=lambda: CalorimeterSpec(
-            barrel_radius=1.50,
-            endcap_z=2.31,
-            depth=0.20,
-            layers=40,
-            cell_size=0.005,
-            radiation_lengths=23.0,
-            interaction_lengths=1.0,
-            stochastic=0.15,
-            constant=0.01,
-            mip_energy_per_layer=0.004,
-            hit_threshold=5e-4,
-            link_distance=0.02,
-        ),
-        description="Electromagnetic calorimeter (Si-W).",
-    )
-    hcal: CalorimeterSpec = Field(
-        default_factory=lambda: CalorimeterSpec(
-            barrel_radius=1.74,
-            endcap_z=2.54,
-            depth=1.50,
-            layers=60,
-            cell_size=0.03,
-            radiation_lengths=85.0,
-            interaction_lengths=7.5,
-            stochastic=0.50,
-            constant=0.05,
-            mip_energy_per_layer=0.025,
-            hit_threshold=2e-3,
-            link_distance=0.09,
-        ),
-        description="Hadronic calorimeter (steel-scintillator).",
-    )
+    ecal: EcalSpec = Field(default_factory=EcalSpec, description="Electromagnetic calorimeter (Si-W).")
+    hcal: HcalSpec = Field(default_factory=HcalSpec, description="Hadronic calorimeter (steel-scintillator).")
     shower: ShowerSpec = Field(default_factory=ShowerSpec, description="Shower sampling.")
     fragment_energy: PositiveFloat = Field(
         0.1, description="Clusters below this energy are fragments, joined to the nearest cluster (GeV)."
