@@ -64,3 +64,10 @@ def test_golden_scripts_hold_the_expected_directives():
     assert "export PT_HPU_LAZY_MODE=1" in gaudi and "#SBATCH --partition=gaudi2" in gaudi
     local = (GOLDEN / "local.txt").read_text()
     assert "# local job cf.golden.train" in local and "runs after: {prepare}" in local
+
+
+@pytest.mark.parametrize("workflow", sorted(p.name for p in (REPO / "workflows").glob("*.yaml")))
+@pytest.mark.parametrize("site", ["local", "lumi-g"])
+def test_shipped_workflows_validate(tmp_path, workflow, site):
+    result = run_cli("submit", str(REPO / "workflows" / workflow), "--site", site, "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -61,6 +61,12 @@ def test_staging_is_deterministic_and_idempotent(root_files, tmp_path, level):
     assert first["width"] == 1 + max(len(params().features.track), len(getattr(params().features, level[:-1])))
 
 
+def test_shards_are_bounded_in_bytes(root_files, tmp_path):
+    manifest = stage_files(root_files, tmp_path, params(input_level="hits", max_shard_mb=1.5), log=lambda m: None)
+    assert all(s["bytes"] < 1.5e6 or s["events"] == 1 for s in manifest["shards"])
+    assert sum(s["events"] for s in manifest["shards"]) == 48
+
+
 def test_interrupted_staging_resumes(root_files, tmp_path):
     reference = stage_files(root_files, tmp_path / "ref", params(), log=lambda m: None)
 

@@ -57,21 +57,40 @@ def read_shard(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in SHARD_KEYS}
 
 
-class ShardBuffer:
-    """Collects events chunk by chunk and cuts shards of at most `max_events` events."""
+def _event_bytes(part: dict[str, np.ndarray]) -> np.ndarray:
+    row = part["X"].shape[1] * 4 + part["Y"].shape[1] * 4
+    return np.diff(part["offsets"]) * row + np.diff(part["gen_offsets"]) * part["gen"].shape[1] * 4 + 24
 
-    def __init__(self, max_events: int) -> None:
+
+class ShardBuffer:
+    """Collects events chunk by chunk and cuts shards of at most `max_events` events and
+    about `max_bytes` bytes (a single larger event still makes a shard of its own)."""
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
         self.max_events = max_events
+        self.max_bytes = max_bytes
         self.parts: list[dict[str, np.ndarray]] = []
+        self.sizes: list[np.ndarray] = []
         self.events = 0
 
     def add(self, part: dict[str, np.ndarray]) -> None:
         if len(part["event_id"]):
             self.parts.append(part)
+            self.sizes.append(_event_bytes(part))
             self.events += len(part["event_id"])
 
+    @property
+    def nbytes(self) -> int:
+        return int(sum(s.sum() for s in self.sizes))
+
     def full(self) -> bool:
-        return self.events >= self.max_events
+        return self.events >= self.max_events or self.nbytes >= self.max_bytes
+
+    def fitting(self) -> int:
+        """Events from the front that fit one shard."""
+        cumulative = np.cumsum(np.concatenate(self.sizes))
+        by_bytes = int(np.searchsorted(cumulative, self.max_bytes, side="right"))
+        return max(1, min(self.max_events, by_bytes))
 
     def take(self, n: int | None = None) -> dict[str, np.ndarray]:
         """Remove and return the first n events (default: all) as one shard's arrays."""
@@ -79,6 +98,7 @@ class ShardBuffer:
         n = merged["event_id"].size if n is None else min(n, merged["event_id"].size)
         head, tail = _split(merged, n)
         self.parts = [tail] if tail["event_id"].size else []
+        self.sizes = [_event_bytes(tail)] if tail["event_id"].size else []
         self.events = tail["event_id"].size
         return head
 

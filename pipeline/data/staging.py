@@ -50,12 +50,15 @@ def record_name(source: Path) -> str:
 class FileStager:
     """Stages one ROOT file into shards of one split."""
 
-    def __init__(self, config: FeatureConfig, level: str, tree: str, step_size: int, max_events: int) -> None:
+    def __init__(
+        self, config: FeatureConfig, level: str, tree: str, step_size: int, max_events: int, max_mb: float = 256.0
+    ) -> None:
         self.config = config
         self.level = level
         self.tree = tree
         self.step_size = step_size
         self.max_events = max_events
+        self.max_bytes = int(max_mb * 1e6)
         self.width = config.width(level)
 
     def required_branches(self) -> list[str]:
@@ -119,7 +122,7 @@ class FileStager:
         """Write the shards of one file; return its record. On error, remove what it wrote."""
         tree = self._open(source)
         written: list[dict] = []
-        buffer = ShardBuffer(self.max_events)
+        buffer = ShardBuffer(self.max_events, self.max_bytes)
         stem = record_name(source)
 
         def emit(arrays: dict) -> None:
@@ -130,7 +133,7 @@ class FileStager:
             for chunk in tree.iterate(self.required_branches(), step_size=self.step_size, library="ak"):
                 buffer.add(self._chunk_arrays(chunk))
                 while buffer.full():
-                    emit(buffer.take(self.max_events))
+                    emit(buffer.take(buffer.fitting()))
             if buffer.events:
                 emit(buffer.take())
         except Exception as exc:
@@ -167,7 +170,9 @@ def stage_files(
     Returns the manifest if this call completed it."""
     config = params.features
     splits = assign_splits(files, params.split, params.seed)
-    stager = FileStager(config, params.input_level, params.tree, params.step_size, params.max_events_per_shard)
+    stager = FileStager(
+        config, params.input_level, params.tree, params.step_size, params.max_events_per_shard, params.max_shard_mb
+    )
     records_dir = out_dir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(files, key=lambda p: p.name)

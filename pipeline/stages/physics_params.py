@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from ..data.features import FeatureConfig
 from ..physics.detector_spec import DetectorSpec
@@ -42,6 +42,7 @@ class StageDataParams(Strict):
     )
     seed: int = Field(0, ge=0, description="Seed of the split assignment.")
     max_events_per_shard: PositiveInt = Field(1000, description="Shard size bound, in events.")
+    max_shard_mb: PositiveFloat = Field(256.0, description="Shard size bound, in MB (whichever bound comes first).")
     step_size: PositiveInt = Field(500, description="Events read from ROOT per chunk (bounds memory).")
     tree: str = Field("events", description="TTree name in the input files.")
     inputs: list[str] = Field(
