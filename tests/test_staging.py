@@ -122,6 +122,8 @@ def test_corrupt_file_is_quarantined_with_skip(broken, tmp_path):
 
 
 def test_wrong_tree_and_missing_branch_are_named(root_files, tmp_path):
+    with pytest.raises(DataError, match="gone.root: file not found"):
+        stage_files([tmp_path / "gone.root"], tmp_path / "missing", params(), log=lambda m: None)
     with pytest.raises(DataError, match="no tree 'nope'"):
         stage_files(root_files[:1], tmp_path / "a", params(tree="nope"), log=lambda m: None)
     clusters_only = write_files(tmp_path, ["ee_qq"], events=3, levels=("clusters",))
