@@ -10,16 +10,15 @@ Prints a table and writes benchmarks/results/data.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import save
 
 HERE = Path(__file__).resolve().parent
 
@@ -164,16 +163,7 @@ def main() -> int:
             f"{r['plain_read_events_per_s']:.0f} ev/s; time ratio {r['staging_over_plain_read_time']:.2f}; "
             f"peak RSS {r['staging_peak_rss_mb']:.0f} MB (plain read {r['plain_read_peak_rss_mb']:.0f} MB)"
         )
-    record = {
-        "benchmark": "data",
-        "events_per_process": args.events,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **results,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "data.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"saved {HERE / 'results' / 'data.json'}")
+    save("data", {"events_per_process": args.events, **results})
     return 0
 
 

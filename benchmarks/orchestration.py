@@ -13,7 +13,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 import yaml
+from results_file import save
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -114,20 +114,7 @@ def main() -> int:
             f"{site:<12} {res['median_submit_s']:>13.2f} s {res['median_wall_s']:>11.2f} s "
             f"{res['median_overhead_per_stage_s']:>13.2f} s"
         )
-    out = {
-        "benchmark": "orchestration",
-        "stages": args.stages,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "results": results,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "orchestration.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"saved {HERE / 'results' / 'orchestration.json'}")
+    save("orchestration", {"stages": args.stages, "results": results})
     return 0
 
 

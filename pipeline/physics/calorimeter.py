@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .detector_spec import CalorimeterSpec, DetectorSpec
+from .grouping import best_per_group
 from .kinematics import cos_theta, particle_class, pt_eta_phi
 from .tracker import helix_radius
 
@@ -233,10 +234,4 @@ def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[st
 
 def leading_particle(contributions: dict[str, np.ndarray], n_elements: int) -> np.ndarray:
     """For each element, the particle that gave it the most energy (-1 if none)."""
-    out = np.full(n_elements, -1, dtype=np.int64)
-    if contributions["element"].size:
-        order = np.lexsort((-contributions["energy"], contributions["element"]))
-        elem = contributions["element"][order]
-        first = np.r_[True, elem[1:] != elem[:-1]]
-        out[elem[first]] = contributions["particle"][order][first]
-    return out
+    return best_per_group(contributions["element"], contributions["particle"], contributions["energy"], n_elements)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .grouping import best_per_group
 from .kinematics import particle_class, pt_eta_phi
 
 TARGET_FIELDS = ("cls", "charge", "pt", "eta", "sin_phi", "cos_phi", "energy")
@@ -22,11 +23,7 @@ def _targets(owner: np.ndarray, n_elements: int, particles: dict[str, np.ndarray
     sums = {
         k: np.bincount(elem, weights=particles[k][chosen], minlength=n_elements) for k in ("px", "py", "pz", "energy")
     }
-    lead = np.full(n_elements, -1, dtype=np.int64)
-    if chosen.size:
-        order = np.lexsort((-particles["energy"][chosen], elem))
-        first = np.r_[True, elem[order][1:] != elem[order][:-1]]
-        lead[elem[order][first]] = chosen[order][first]
+    lead = best_per_group(elem, chosen, particles["energy"][chosen], n_elements)
     has = lead >= 0
     cls = np.zeros(n_elements, dtype=np.int32)
     charge = np.zeros(n_elements)
@@ -52,12 +49,7 @@ def assign_targets(
     n = particles["pid"].size
     track_owner = np.full(n, -1, dtype=np.int64)
     track_owner[track_gen] = np.arange(track_gen.size)
-    calo_owner = np.full(n, -1, dtype=np.int64)
-    if calo_contrib["particle"].size:
-        order = np.lexsort((-calo_contrib["energy"], calo_contrib["particle"]))
-        part = calo_contrib["particle"][order]
-        first = np.r_[True, part[1:] != part[:-1]]
-        calo_owner[part[first]] = calo_contrib["element"][order][first]
+    calo_owner = best_per_group(calo_contrib["particle"], calo_contrib["element"], calo_contrib["energy"], n)
     calo_owner[track_owner >= 0] = -1  # a tracked particle belongs to its track
     where = np.where(track_owner >= 0, 0, np.where(calo_owner >= 0, 1, -1))
     return _targets(track_owner, track_gen.size, particles), _targets(calo_owner, n_calo, particles), where
