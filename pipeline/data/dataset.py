@@ -41,7 +41,7 @@ def copy_to_local(manifest_path: Path, local_dir: Path, split: str | None = None
 
 
 class ShardDataset(torch.utils.data.Dataset):
-    """Events of one split. Item: dict with X (elements, width), Y (elements, 7), gen (n, 6)."""
+    """Events of one split. Item: X (elements, width), Y (elements, 7), K (elements, 5), gen (n, 6)."""
 
     def __init__(self, manifest_path: Path, split: str, cache_shards: int = 2) -> None:
         self.manifest_path = Path(manifest_path)
@@ -79,19 +79,20 @@ class ShardDataset(torch.utils.data.Dataset):
         return {
             "X": torch.from_numpy(data["X"][a:b]),
             "Y": torch.from_numpy(data["Y"][a:b]),
+            "K": torch.from_numpy(data["K"][a:b]),
             "gen": torch.from_numpy(data["gen"][g0:g1]),
             "index": index,
         }
 
 
 def collate_padded(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Pad X and Y to the largest event of the batch; mask marks the real elements."""
+    """Pad X, Y and K to the largest event of the batch; mask marks the real elements."""
     longest = max(item["X"].shape[0] for item in batch)
-    width = batch[0]["X"].shape[1]
-    X = torch.zeros(len(batch), longest, width)
-    Y = torch.zeros(len(batch), longest, batch[0]["Y"].shape[1])
+    out = {key: torch.zeros(len(batch), longest, batch[0][key].shape[1]) for key in ("X", "Y", "K")}
     mask = torch.zeros(len(batch), longest, dtype=torch.bool)
     for i, item in enumerate(batch):
         n = item["X"].shape[0]
-        X[i, :n], Y[i, :n], mask[i, :n] = item["X"], item["Y"], True
-    return {"X": X, "Y": Y, "mask": mask, "index": torch.tensor([item["index"] for item in batch])}
+        for key in ("X", "Y", "K"):
+            out[key][i, :n] = item[key]
+        mask[i, :n] = True
+    return {**out, "mask": mask, "index": torch.tensor([item["index"] for item in batch])}

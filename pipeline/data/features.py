@@ -16,6 +16,25 @@ DERIVED = {"sin_phi": "phi", "cos_phi": "phi"}
 TARGET_COLUMNS = ("cls", "charge", "pt", "eta", "sin_phi", "cos_phi", "energy")
 GEN_COLUMNS = ("pid", "charge", "px", "py", "pz", "energy")
 LEVEL_TYPES = {"clusters": ("track", "cluster"), "hits": ("track", "hit")}
+# Each element's own kinematics, unnormalised: models regress pT and E relative to these.
+KINEMATIC_COLUMNS = ("pt", "eta", "sin_phi", "cos_phi", "energy")
+KINEMATIC_BRANCHES = {
+    "track": ("pt", "eta", "phi", "p"),
+    "cluster": ("energy", "eta", "phi"),
+    "hit": ("energy", "eta", "phi"),
+}
+
+
+def element_kinematics(columns: dict[str, np.ndarray], element: str) -> np.ndarray:
+    """Rows (pt, eta, sin phi, cos phi, E) of flat arrays of one element type (massless)."""
+    eta = np.asarray(columns["eta"], dtype=np.float64)
+    phi = np.asarray(columns["phi"], dtype=np.float64)
+    if element == "track":
+        pt, energy = np.asarray(columns["pt"], dtype=np.float64), np.asarray(columns["p"], dtype=np.float64)
+    else:
+        energy = np.asarray(columns["energy"], dtype=np.float64)
+        pt = energy / np.cosh(eta)
+    return np.stack([pt, eta, np.sin(phi), np.cos(phi), energy], axis=1).astype(np.float32)
 
 
 class FeatureSpec(Strict):
@@ -91,7 +110,8 @@ class FeatureConfig(Strict):
         return 1 + max(len(getattr(self, t)) for t in LEVEL_TYPES[level])
 
     def branches(self, element: str) -> list[str]:
-        names = {DERIVED.get(f.name, f.name) for f in getattr(self, element)}
+        """Branches read for one element type: its features and its kinematics."""
+        names = {DERIVED.get(f.name, f.name) for f in getattr(self, element)} | set(KINEMATIC_BRANCHES[element])
         return sorted(names)
 
 

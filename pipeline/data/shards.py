@@ -3,6 +3,7 @@
 A shard is an uncompressed .npz with arrays:
   X (elements, width) float32      element rows [type id, normalised features...]
   Y (elements, 7) float32          targets: cls, charge, pt, eta, sin_phi, cos_phi, energy
+  K (elements, 5) float32          the element's own pt, eta, sin_phi, cos_phi, energy
   offsets (events+1) int64         event e owns rows offsets[e]:offsets[e+1]
   gen (particles, 6) float32       generator particles: pid, charge, px, py, pz, energy
   gen_offsets (events+1) int64
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHARD_KEYS = ("X", "Y", "offsets", "gen", "gen_offsets", "event_id")
+SHARD_KEYS = ("X", "Y", "K", "offsets", "gen", "gen_offsets", "event_id")
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -58,7 +59,7 @@ def read_shard(path: Path) -> dict[str, np.ndarray]:
 
 
 def _event_bytes(part: dict[str, np.ndarray]) -> np.ndarray:
-    row = part["X"].shape[1] * 4 + part["Y"].shape[1] * 4
+    row = (part["X"].shape[1] + part["Y"].shape[1] + part["K"].shape[1]) * 4
     return np.diff(part["offsets"]) * row + np.diff(part["gen_offsets"]) * part["gen"].shape[1] * 4 + 24
 
 
@@ -104,7 +105,7 @@ class ShardBuffer:
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    out = {k: np.concatenate([p[k] for p in parts]) for k in ("X", "Y", "gen", "event_id")}
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("X", "Y", "K", "gen", "event_id")}
     for key, ref in (("offsets", "X"), ("gen_offsets", "gen")):
         counts = np.concatenate([np.diff(p[key]) for p in parts])
         out[key] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -113,21 +114,12 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _split(arrays: dict[str, np.ndarray], n: int) -> tuple[dict, dict]:
+    """(first n events, the rest)."""
     e, g = arrays["offsets"][n], arrays["gen_offsets"][n]
-    head = {
-        "X": arrays["X"][:e],
-        "Y": arrays["Y"][:e],
-        "gen": arrays["gen"][:g],
-        "offsets": arrays["offsets"][: n + 1],
-        "gen_offsets": arrays["gen_offsets"][: n + 1],
-        "event_id": arrays["event_id"][:n],
-    }
-    tail = {
-        "X": arrays["X"][e:],
-        "Y": arrays["Y"][e:],
-        "gen": arrays["gen"][g:],
-        "offsets": arrays["offsets"][n:] - e,
-        "gen_offsets": arrays["gen_offsets"][n:] - g,
-        "event_id": arrays["event_id"][n:],
-    }
+    head = {k: arrays[k][:e] for k in ("X", "Y", "K")}
+    tail = {k: arrays[k][e:] for k in ("X", "Y", "K")}
+    head.update(gen=arrays["gen"][:g], event_id=arrays["event_id"][:n])
+    tail.update(gen=arrays["gen"][g:], event_id=arrays["event_id"][n:])
+    head.update(offsets=arrays["offsets"][: n + 1], gen_offsets=arrays["gen_offsets"][: n + 1])
+    tail.update(offsets=arrays["offsets"][n:] - e, gen_offsets=arrays["gen_offsets"][n:] - g)
     return head, tail

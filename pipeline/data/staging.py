@@ -15,7 +15,15 @@ import numpy as np
 
 from ..atomic import atomic_write_json
 from ..physics.schema import SCHEMA_VERSION, branch
-from .features import GEN_COLUMNS, LEVEL_TYPES, TARGET_COLUMNS, FeatureConfig, element_matrix
+from .features import (
+    GEN_COLUMNS,
+    KINEMATIC_COLUMNS,
+    LEVEL_TYPES,
+    TARGET_COLUMNS,
+    FeatureConfig,
+    element_kinematics,
+    element_matrix,
+)
 from .shards import ShardBuffer, sha256_of, write_shard
 
 SPLITS = ("train", "val", "test")
@@ -87,11 +95,12 @@ class FileStager:
 
     def _chunk_arrays(self, chunk: ak.Array) -> dict[str, np.ndarray]:
         n_events = len(chunk)
-        rows, targets, owners = [], [], []
+        rows, kinematics, targets, owners = [], [], [], []
         for element in LEVEL_TYPES[self.level]:
             counts = ak.to_numpy(ak.num(chunk[branch(element, "target_cls")]))
             columns = {f: ak.to_numpy(ak.flatten(chunk[branch(element, f)])) for f in self.config.branches(element)}
             rows.append(element_matrix(columns, element, self.config, self.width))
+            kinematics.append(element_kinematics(columns, element))
             targets.append(
                 np.stack(
                     [
@@ -112,6 +121,7 @@ class FileStager:
         return {
             "X": np.concatenate(rows)[order],
             "Y": np.concatenate(targets)[order],
+            "K": np.concatenate(kinematics)[order],
             "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             "gen": gen,
             "gen_offsets": np.concatenate([[0], np.cumsum(gen_counts)]).astype(np.int64),
@@ -217,6 +227,7 @@ def write_manifest_if_complete(files: list[Path], out_dir: Path, params) -> dict
         "width": params.features.width(params.input_level),
         "features": params.features.model_dump(mode="json"),
         "targets": list(TARGET_COLUMNS),
+        "kinematics": list(KINEMATIC_COLUMNS),
         "gen_columns": list(GEN_COLUMNS),
         "seed": params.seed,
         "split_fractions": params.split,
