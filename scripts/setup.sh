@@ -22,8 +22,12 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
 fi
 
-if ! "$PY" -c "import pipeline.cli, slurm, submitit, ray, deepspeed, hpbandster, pythia8mc, scipy, uproot, awkward, pytest, ruff" >/dev/null 2>&1 \
-   || [ "$("$PY" -c 'import pipeline, pathlib; print(pathlib.Path(pipeline.__file__).resolve().parent.parent)' 2>/dev/null)" != "$(pwd -P)" ]; then
+installed() {
+  "$PY" -P -c "import pipeline.cli, slurm, submitit, ray, deepspeed, hpbandster, pythia8mc, scipy, uproot, awkward, pytest, ruff" \
+    && "$PY" -P -c "from models import build_model" \
+    && [ "$("$PY" -P -c 'import pipeline, pathlib; print(pathlib.Path(pipeline.__file__).resolve().parent.parent)')" = "$(pwd -P)" ]
+}
+if ! installed >/dev/null 2>&1; then
   echo "setup: installing colliderflow (editable) with its test tools"
   "$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
 fi
