@@ -56,18 +56,15 @@ def worker(name: str, n: int, device: str, dtype: str, threads: int, repeats: in
     Y = torch.rand(1, n, 7, device=device) + 0.1
     Y[..., 0] = torch.randint(0, 6, (1, n), device=device).float()
     Y[..., 1] = 0.0
-    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bf16")
-    if name == "transformer_math":
-        from torch.nn.attention import SDPBackend, sdpa_kernel
+    import contextlib
 
-        backend = sdpa_kernel(SDPBackend.MATH)
-    else:
-        import contextlib
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        backend = contextlib.nullcontext()
+    def backend():  # a fresh context per step: these managers are single-use
+        return sdpa_kernel(SDPBackend.MATH) if name == "transformer_math" else contextlib.nullcontext()
 
     def step() -> None:
-        with autocast, backend:
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bf16"), backend():
             loss, _ = mlpf_loss(model(X, mask, K), Y, K, mask)
         loss.backward()
         model.zero_grad(set_to_none=True)

@@ -1,23 +1,29 @@
 """Models by name: a config dataclass per kind (its fields are the hyperparameters a search
-can touch) and a builder. Unknown kinds and unknown hyperparameters are refused with the
-valid choices, so a typo in a workflow never trains a default model silently."""
+can touch) and the dotted path of its builder. Unknown kinds and unknown hyperparameters are
+refused with the valid choices, so a typo in a workflow never trains a default model.
+
+Torch-free on import: a workflow's model section is validated on a login node without torch;
+the builder's module is imported by `build_model` only.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-_MODELS: dict[str, tuple[type, Callable[[Any], torch.nn.Module]]] = {}
+_MODELS: dict[str, tuple[type, str]] = {}
 
 
 class ModelConfigError(ValueError):
     """A model config names an unknown kind or hyperparameter, or a value out of range."""
 
 
-def register_model(kind: str, config_class: type, builder: Callable[[Any], torch.nn.Module]) -> None:
+def register_model(kind: str, config_class: type, builder: str) -> None:
+    """Register `kind`: `builder` is 'package.module:callable', called with the config object."""
     if kind in _MODELS:
         raise ValueError(f"model kind {kind!r} is registered twice")
     _MODELS[kind] = (config_class, builder)
@@ -48,5 +54,5 @@ def model_config(config: dict[str, Any]) -> Any:
 
 def build_model(config: dict[str, Any]) -> torch.nn.Module:
     cfg = model_config(config)
-    kind = config["kind"]
-    return _MODELS[kind][1](cfg)
+    module_name, _, attr = _MODELS[config["kind"]][1].partition(":")
+    return getattr(importlib.import_module(module_name), attr)(cfg)

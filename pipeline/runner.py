@@ -19,7 +19,7 @@ import submitit
 
 from . import stages as stage_kinds
 from .atomic import atomic_write_json, atomic_write_text
-from .stage import Stage, StageContext
+from .stage import Stage, StageContext, StageInterrupted
 
 RANK_WAIT_S = 600.0
 
@@ -117,6 +117,9 @@ def run_task(job: StageJob, array_index: int | None) -> Any:
     job._active = stage
     try:
         result = stage.run()
+    except StageInterrupted as stop:
+        _stop_after_checkpoint(ctx, stop)
+        raise
     except BaseException as exc:
         if job._requeueing:
             raise  # Submitit is requeueing this job: not a failure
@@ -130,6 +133,27 @@ def run_task(job: StageJob, array_index: int | None) -> Any:
     ctx.log(f"done in {time.time() - started:.2f} s")
     _record_attempt(ctx, "COMPLETED", ended=_now())
     return result
+
+
+def _stop_after_checkpoint(ctx: StageContext, stop: StageInterrupted) -> None:
+    """The stage checkpointed on a signal: requeue the Slurm job (rank 0), or just stop."""
+    import os
+    import subprocess
+
+    limit = ctx.resources.max_requeues if ctx.resources.max_requeues is not None else ctx.site.slurm.max_requeues
+    job = os.environ.get("SLURM_JOB_ID")
+    if not (stop.requeue and job):
+        _record_attempt(ctx, "INTERRUPTED", ended=_now())
+        ctx.log("stopped after writing a checkpoint; `colliderflow resume` continues from it")
+        return
+    if ctx.attempt > limit:
+        _record_attempt(ctx, "FAILED", error=f"requeue limit ({limit}) reached", ended=_now())
+        raise RuntimeError(f"requeue limit ({limit}) reached; `colliderflow resume` continues from the checkpoint")
+    _record_attempt(ctx, "REQUEUED", ended=_now())
+    if ctx.is_main:
+        ctx.log(f"checkpoint written; requeueing job {job}")
+        subprocess.run(["scontrol", "requeue", job], check=False)
+    time.sleep(600)  # Slurm ends this attempt and starts the next one from the queue
 
 
 def _finish_task(store: Any, ctx: StageContext, result: Any) -> None:

@@ -69,6 +69,15 @@ class StageContext:
         print(line, flush=True)
 
 
+class StageInterrupted(BaseException):  # noqa: N818 - not an error: a controlled stop
+    """Raised by a stage that stopped on a signal after writing its checkpoint. With
+    `requeue`, the job goes back to the queue (Slurm) and continues from the checkpoint."""
+
+    def __init__(self, requeue: bool) -> None:
+        super().__init__("requeue" if requeue else "interrupted")
+        self.requeue = requeue
+
+
 class Stage:
     """A stage kind's implementation. Small on purpose: run, and checkpoint before a requeue."""
 

@@ -55,8 +55,11 @@ def test_registry_lists_and_rejects():
         build_model({"kind": "kernel_transformer", "width": 30, "heads": 4})
 
 
-def test_models_need_neither_pipeline_nor_slurm():
-    code = "import sys, models; print(sorted(m for m in ('pipeline', 'slurm') if m in sys.modules))"
+def test_models_need_neither_pipeline_nor_slurm_and_validate_without_torch():
+    code = (
+        "import sys, models; models.model_config({'kind': 'gnn_lsh', 'bin_size': 64}); "
+        "print(sorted(m for m in ('pipeline', 'slurm', 'torch') if m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 
 

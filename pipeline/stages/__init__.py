@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from .physics_params import GenerateParams, StageDataParams
 from .python_params import PythonParams
+from .train_params import TrainParams
 
 
 @dataclass(frozen=True)
@@ -71,5 +72,13 @@ register(
         params=StageDataParams,
         impl="pipeline.stages.stage_data:StageDataStage",
         summary="ROOT files into normalised, sharded element tensors with a manifest (resumable).",
+    )
+)
+register(
+    StageKind(
+        name="train",
+        params=TrainParams,
+        impl="pipeline.stages.train:TrainStage",
+        summary="A registered model on staged data with DeepSpeed: checkpoints, exact resume, requeue, TensorBoard.",
     )
 )

@@ -1,0 +1,1 @@
+"""The train stage's machinery: accelerator layer, distributed set-up, checkpoints, loop."""

@@ -1,0 +1,52 @@
+"""Process-group set-up from the launcher's environment (Slurm or the local site) — no ssh,
+no hostfile — and the few collectives the loop needs."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from slurm import launch_env
+
+
+def setup(backend: str, deepspeed_accelerator: str) -> launch_env.TaskEnv:
+    """Export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* for torch and DeepSpeed, then init the group."""
+    task = launch_env.current()
+    os.environ.update(
+        RANK=str(task.rank),
+        WORLD_SIZE=str(task.world_size),
+        LOCAL_RANK=str(task.local_rank),
+        LOCAL_WORLD_SIZE=str(task.local_world_size),
+        MASTER_ADDR=task.master_addr(),
+        MASTER_PORT=str(task.master_port),
+        DS_ACCELERATOR=deepspeed_accelerator,
+    )
+    import deepspeed
+
+    if not dist.is_initialized():
+        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
+    return task
+
+
+def all_true(flag: bool, device: torch.device) -> bool:
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item() > 0)
+
+
+def any_true(flag: bool, device: torch.device) -> bool:
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def sum_values(values: list[float], device: torch.device) -> list[float]:
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def barrier() -> None:
+    dist.barrier()

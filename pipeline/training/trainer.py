@@ -1,0 +1,313 @@
+"""The training loop of the `train` stage: DeepSpeed engine from the workflow's parameters,
+exact resume (weights, optimizer, schedule, step, RNG, sampler position), checkpoint and
+requeue on the preemption signal, NaN detection on every rank at once, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_write_json, atomic_write_text
+from ..stage import StageContext, StageInterrupted
+from . import distributed
+from .accelerator import accelerator_for
+from .checkpoints import CheckpointStore
+
+
+class NonFiniteLoss(FloatingPointError):
+    pass
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def lr_lambda(warmup: int, total: int, decay: str, floor: float):
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class Trainer:
+    def __init__(self, ctx: StageContext, params: Any) -> None:
+        self.ctx, self.params = ctx, params
+        site = ctx.site
+        self.acc = accelerator_for(site.device)
+        self.task = distributed.setup(site.distributed.backend, site.distributed.deepspeed_accelerator)
+        self.rank, self.world = self.task.rank, self.task.world_size
+        self.device = self.acc.device(self.task.local_rank)
+        self.store = CheckpointStore(
+            ctx.checkpoints_dir, self.rank, self.world, params.zero_stage, params.keep_checkpoints
+        )
+        self.stop_signal: str | None = None
+        self.losses_path = ctx.outputs_dir / "losses.jsonl"
+
+    # ---- data -------------------------------------------------------------------------------
+    def manifest(self) -> Path:
+        if self.params.data:
+            return Path(self.params.data)
+        for name in self.ctx.upstream:
+            candidate = self.ctx.upstream_outputs(name) / "manifest.json"
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError("no training data: set params.data or need a stage_data stage")
+
+    def datasets(self):
+        from ..data.dataset import ShardDataset, copy_to_local
+
+        manifest = self.manifest()
+        if self.params.local_copy:
+            scratch = (
+                Path(os.environ.get("TMPDIR", "/tmp")) / "colliderflow" / self.ctx.campaign_dir.name / self.ctx.stage
+            )
+            manifest = copy_to_local(manifest, scratch)
+        return json.loads(manifest.read_text()), ShardDataset(manifest, "train"), ShardDataset(manifest, "val")
+
+    def batch(self, dataset, indices: list[int]) -> dict[str, torch.Tensor]:
+        from ..data.dataset import collate_padded
+
+        batch = collate_padded([dataset[i] for i in indices])
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    # ---- engine -----------------------------------------------------------------------------
+    def engine(self, model: torch.nn.Module, total_steps: int):
+        import deepspeed
+
+        p = self.params
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=p.optimizer.lr, betas=p.optimizer.betas, weight_decay=p.optimizer.weight_decay
+        )
+        optimizer_steps = max(1, total_steps // p.gradient_accumulation)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(p.schedule.warmup_steps, optimizer_steps, p.schedule.decay, p.schedule.min_lr_ratio)
+        )
+        config = {
+            "train_micro_batch_size_per_gpu": p.batch_size or 1,
+            "gradient_accumulation_steps": p.gradient_accumulation,
+            "gradient_clipping": p.gradient_clipping,
+            "zero_optimization": {"stage": p.zero_stage},
+            "bf16": {"enabled": p.precision == "bf16"},
+            "fp16": {"enabled": p.precision == "fp16", "loss_scale": 0, "initial_scale_power": 12},
+            "steps_per_print": 10**9,
+            "zero_allow_untested_optimizer": True,
+        }
+        config = deep_merge(config, p.deepspeed)
+        engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule, config=config)
+        return engine
+
+    # ---- signals ----------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop_signal = signal.Signals(signum).name
+
+    def _install_signals(self) -> None:
+        for sig in (signal.SIGUSR2, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        from models import build_model
+        from models.mlpf.loss import LossConfig, mlpf_loss
+
+        from ..data.sampler import BucketBatchSampler
+
+        p, ctx = self.params, self.ctx
+        manifest, train, val = self.datasets()
+        model_config = {"input_dim": manifest["width"], **p.model}
+        self.acc.seed(p.seed)
+        model = build_model(model_config).to(self.device)
+        sampler = BucketBatchSampler(
+            train.sizes, p.batch_size, p.max_elements, shuffle=True, seed=p.seed, rank=self.rank, world_size=self.world
+        )
+        per_epoch = len(sampler)
+        total = min(p.max_steps or 10**12, per_epoch * p.epochs)
+        engine = self.engine(model, total)
+        loss_config = LossConfig(**p.loss)
+        state = self.store.load(engine) or {}
+        step = state.get("step", 0)
+        epoch, batch_in_epoch = state.get("epoch", 0), state.get("batch", 0)
+        if state and state.get("world_size", self.world) != self.world:
+            consumed = batch_in_epoch * state["world_size"]
+            batch_in_epoch = consumed // self.world  # same data position, new split over ranks
+        if state:
+            ctx.log(f"resumed from {state['tag']}: step {step}, epoch {epoch}, batch {batch_in_epoch}")
+        self._truncate_losses(step)
+        writer = self._writer(purge_step=step + 1 if state else None)
+        self._install_signals()
+        best = float("inf")
+        started, events_seen = time.perf_counter(), 0
+        try:
+            while epoch < p.epochs and step < total:
+                sampler.set_epoch(epoch, start_batch=batch_in_epoch)
+                for indices in sampler:
+                    step_start = time.perf_counter()
+                    batch = self.batch(train, indices)
+                    with self.acc.autocast(p.precision):
+                        out = engine(batch["X"], batch["mask"], batch["K"])
+                    loss, terms = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], loss_config)
+                    finite = bool(torch.isfinite(loss))
+                    reduced = distributed.sum_values(
+                        [loss.item() if finite else 0.0, float(finite), float(self.stop_signal is not None)],
+                        self.device,
+                    )
+                    batch_in_epoch += 1
+                    if reduced[1] < self.world:
+                        bad = (
+                            f"non-finite loss at step {step + 1} (epoch {epoch}, batch {batch_in_epoch - 1}) "
+                            f"on {self.world - int(reduced[1])} rank(s)"
+                        )
+                        if p.nan_policy == "fail":
+                            raise NonFiniteLoss(f"{bad}; the last good checkpoint is {self.store.latest()}")
+                        ctx.log(f"{bad}: batch skipped (nan_policy: skip)")
+                        continue
+                    engine.backward(loss)
+                    engine.step()
+                    step += 1
+                    events_seen += len(indices)
+                    mean_loss = reduced[0] / self.world
+                    self._record(
+                        writer, step, epoch, mean_loss, terms, engine, len(indices), time.perf_counter() - step_start
+                    )
+                    if step % p.checkpoint_every == 0:
+                        self._save(engine, step, epoch, batch_in_epoch)
+                    if reduced[2] > 0:  # a rank was signalled: everyone stops here, checkpointed
+                        if step % p.checkpoint_every:
+                            self._save(engine, step, epoch, batch_in_epoch)
+                        raise StageInterrupted(requeue=self.stop_signal != "SIGTERM" or self.task.launcher == "slurm")
+                    if step >= total:
+                        break
+                else:
+                    epoch, batch_in_epoch = epoch + 1, 0
+                    val_loss = self.validate(engine, val, loss_config, mlpf_loss) if p.validate else None
+                    if val_loss is not None:
+                        best = min(best, val_loss)
+                        if writer:
+                            writer.add_scalar("val/loss", val_loss, step)
+                        ctx.log(f"epoch {epoch}: validation loss {val_loss:.5f}")
+                    self._save(engine, step, epoch, 0, metric=val_loss)
+                    continue
+                break
+            if self.store.latest() is None or self.store.latest()["step"] != step:
+                self._save(engine, step, epoch, batch_in_epoch)
+            weights = self._export(engine, model_config)
+        finally:
+            if writer:
+                writer.flush()
+        elapsed = time.perf_counter() - started
+        summary = {
+            "steps": step,
+            "epochs": epoch,
+            "events_per_second": events_seen * self.world / max(elapsed, 1e-9),
+            "best_val_loss": None if best == float("inf") else best,
+            "weights": str(weights),
+            "weights_agree": self._weights_agree(engine),
+            "world_size": self.world,
+        }
+        if writer:
+            flat = {
+                k: v
+                for k, v in {**p.model, "lr": p.optimizer.lr, "batch_size": p.batch_size or 0}.items()
+                if isinstance(v, (int, float, str, bool))
+            }
+            writer.add_hparams(
+                flat, {"hparam/best_val_loss": summary["best_val_loss"] or float("nan")}, run_name="hparams"
+            )
+            writer.close()
+        return summary
+
+    def validate(self, engine, val, loss_config, mlpf_loss) -> float | None:
+        if len(val) == 0:
+            return None
+        engine.eval()
+        total = count = 0.0
+        with torch.no_grad():
+            for start in range(self.rank * 8, len(val), 8 * self.world):
+                batch = self.batch(val, list(range(start, min(start + 8, len(val)))))
+                with self.acc.autocast(self.params.precision):
+                    out = engine(batch["X"], batch["mask"], batch["K"])
+                loss, _ = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], loss_config)
+                total += loss.item() * batch["X"].shape[0]
+                count += batch["X"].shape[0]
+        engine.train()
+        total, count = distributed.sum_values([total, count], self.device)
+        return total / max(count, 1)
+
+    # ---- records ----------------------------------------------------------------------------
+    def _writer(self, purge_step: int | None):
+        if self.rank != 0:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        logdir = self.ctx.tensorboard_dir / "train" / self.ctx.stage
+        logdir.mkdir(parents=True, exist_ok=True)
+        return SummaryWriter(str(logdir), purge_step=purge_step)
+
+    def _truncate_losses(self, step: int) -> None:
+        """After a resume, drop the records of steps the restored checkpoint never saw."""
+        if self.rank != 0 or not self.losses_path.exists():
+            return
+        kept = [line for line in self.losses_path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        atomic_write_text(self.losses_path, "".join(line + "\n" for line in kept))
+
+    def _record(self, writer, step, epoch, loss, terms, engine, events, seconds) -> None:
+        if self.rank != 0:
+            return
+        record = {"step": step, "epoch": epoch, "loss": loss, **{k: float(v) for k, v in terms.items()}}
+        with self.losses_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if writer and step % self.params.log_every == 0:
+            writer.add_scalar("train/loss", loss, step)
+            for name, value in terms.items():
+                writer.add_scalar(f"train/loss_{name}", float(value), step)
+            writer.add_scalar("train/lr", engine.get_lr()[0], step)
+            norm = engine.get_global_grad_norm()
+            if norm is not None:
+                writer.add_scalar("train/grad_norm", float(norm), step)
+            writer.add_scalar("train/events_per_second", events * self.world / max(seconds, 1e-9), step)
+            writer.add_scalar("train/step_time_s", seconds, step)
+            writer.add_scalar("train/memory_mb", self.acc.memory_mb(), step)
+
+    def _save(self, engine, step: int, epoch: int, batch: int, metric: float | None = None) -> None:
+        tag = f"step{step:09d}-e{epoch}"
+        self.store.save(engine, tag, {"step": step, "epoch": epoch, "batch": batch}, metric=metric)
+        self.ctx.log(f"checkpoint {tag}")
+
+    def _export(self, engine, model_config: dict[str, Any]) -> Path:
+        """Consolidated fp32 weights + the resolved model config (torch.load(weights_only=True))."""
+        if self.params.zero_stage == 3:
+            from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+            distributed.barrier()
+            state = get_fp32_state_dict_from_zero_checkpoint(str(self.store.root), tag=self.store.latest()["tag"])
+        else:
+            state = {k: v.detach().float().cpu() for k, v in engine.module.state_dict().items()}
+        path = self.ctx.outputs_dir / "model.pt"
+        if self.rank == 0:
+            tmp = path.with_suffix(".pt.tmp")
+            torch.save(state, tmp)
+            tmp.replace(path)
+            atomic_write_json(self.ctx.outputs_dir / "model.json", model_config)
+        distributed.barrier()
+        return path
+
+    def _weights_agree(self, engine) -> bool:
+        """Every rank holds the same weights (checked by an all-reduced checksum)."""
+        checksum = float(sum(p.detach().double().sum() for p in engine.module.parameters()))
+        values = distributed.sum_values([checksum, checksum**2], self.device)
+        mean = values[0] / self.world
+        return abs(values[1] / self.world - mean**2) <= 1e-9 * max(1.0, mean**2)
