@@ -44,8 +44,10 @@ def train_workflow(name: str, manifest, **params) -> dict:
         "log_every": 1,
         "seed": 11,
     }
-    return {"name": name, "stages": {"train": {"kind": "train", "params": {**base, **params},
-                                               "resources": {"time": "00:20:00"}}}}
+    return {
+        "name": name,
+        "stages": {"train": {"kind": "train", "params": {**base, **params}, "resources": {"time": "00:20:00"}}},
+    }
 
 
 def losses(campaign) -> list[tuple[int, float]]:
@@ -96,8 +98,9 @@ def test_training_completes_exports_weights_and_tensorboard(tmp_path, manifest):
 
 def _signal_when_step(campaign, step: int, sig: int) -> None:
     path = campaign / "stages" / "train" / "outputs" / "losses.jsonl"
-    wait_until(lambda: path.exists() and len(path.read_text().splitlines()) >= step, 300, interval=0.05,
-               what=f"step {step}")
+    wait_until(
+        lambda: path.exists() and len(path.read_text().splitlines()) >= step, 300, interval=0.05, what=f"step {step}"
+    )
     proc = json.loads(next((campaign / "local-queue").glob("*.proc.json")).read_text())
     os.killpg(proc["pid"], sig)
 
@@ -105,15 +108,20 @@ def _signal_when_step(campaign, step: int, sig: int) -> None:
 def test_interrupt_then_resume_reproduces_the_uninterrupted_losses(tmp_path, manifest):
     reference_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     reference_dir.mkdir(), run_dir.mkdir()
-    assert run_cli("submit", str(write_workflow(reference_dir, train_workflow("t", manifest))), "--wait",
-                   cwd=reference_dir).returncode == 0
+    assert (
+        run_cli(
+            "submit", str(write_workflow(reference_dir, train_workflow("t", manifest))), "--wait", cwd=reference_dir
+        ).returncode
+        == 0
+    )
     reference = losses(reference_dir / "campaigns" / "t")
 
     campaign = run_dir / "campaigns" / "t"
     assert run_cli("submit", str(write_workflow(run_dir, train_workflow("t", manifest))), cwd=run_dir).returncode == 0
     _signal_when_step(campaign, 4, signal.SIGTERM)  # stop mid-epoch: checkpoint at the step boundary
-    wait_until(lambda: status_json(campaign)["stages"]["train"]["state"] in ("CANCELLED", "FAILED"), 120,
-               what="interrupted")
+    wait_until(
+        lambda: status_json(campaign)["stages"]["train"]["state"] in ("CANCELLED", "FAILED"), 120, what="interrupted"
+    )
     latest = json.loads((campaign / "stages" / "train" / "checkpoints" / "LATEST.json").read_text())
     assert latest["step"] >= 4 and latest["batch"] > 0, "a mid-epoch checkpoint"
     resumed = run_cli("resume", str(campaign), "--wait", cwd=run_dir)
@@ -142,8 +150,9 @@ def test_resume_on_fewer_ranks(tmp_path, manifest, zero_stage, works):
     assert run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path).returncode == 0
     campaign = tmp_path / "campaigns" / "ranks"
     _signal_when_step(campaign, 3, signal.SIGTERM)
-    wait_until(lambda: status_json(campaign)["stages"]["train"]["state"] in ("CANCELLED", "FAILED"), 120,
-               what="stopped")
+    wait_until(
+        lambda: status_json(campaign)["stages"]["train"]["state"] in ("CANCELLED", "FAILED"), 120, what="stopped"
+    )
     # the operator moves the run to one rank (edits the frozen campaign's resources)
     frozen = yaml.safe_load((campaign / "workflow.yaml").read_text())
     frozen["stages"]["train"]["resources"]["tasks_per_node"] = 1
@@ -176,9 +185,12 @@ def test_nan_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path, ma
     arrays["X"][arrays["offsets"][local] : arrays["offsets"][local + 1], 1:] = np.nan
     np.savez(path, **arrays)
 
-    result = run_cli("submit", str(write_workflow(tmp_path, train_workflow("nan", staged / "manifest.json",
-                                                                           checkpoint_every=1))), "--wait",
-                     cwd=tmp_path)
+    result = run_cli(
+        "submit",
+        str(write_workflow(tmp_path, train_workflow("nan", staged / "manifest.json", checkpoint_every=1))),
+        "--wait",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "NonFiniteLoss: non-finite loss at step 5" in result.stderr
     checkpoints = tmp_path / "campaigns" / "nan" / "stages" / "train" / "checkpoints"
@@ -190,8 +202,9 @@ def test_nan_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path, ma
 def test_two_node_training_on_the_devcluster_agrees_on_weights(devcluster, tmp_path, manifest):
     workflow = train_workflow("twonode", manifest, zero_stage=2, epochs=1)
     workflow["stages"]["train"]["resources"]["nodes"] = 2
-    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--site", devcluster, "--wait",
-                     "--poll", "1", cwd=tmp_path)
+    result = run_cli(
+        "submit", str(write_workflow(tmp_path, workflow)), "--site", devcluster, "--wait", "--poll", "1", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads((tmp_path / "campaigns" / "twonode" / "stages" / "train" / "result.json").read_text())
     assert summary["world_size"] == 2 and summary["weights_agree"] is True
@@ -201,13 +214,28 @@ def test_two_node_training_on_the_devcluster_agrees_on_weights(devcluster, tmp_p
 def test_requeue_signal_on_slurm_resumes_exactly(devcluster, tmp_path, manifest):
     reference_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     reference_dir.mkdir(), run_dir.mkdir()
-    assert run_cli("submit", str(write_workflow(reference_dir, train_workflow("rq", manifest))), "--site", devcluster,
-                   "--wait", "--poll", "1", cwd=reference_dir).returncode == 0
+    assert (
+        run_cli(
+            "submit",
+            str(write_workflow(reference_dir, train_workflow("rq", manifest))),
+            "--site",
+            devcluster,
+            "--wait",
+            "--poll",
+            "1",
+            cwd=reference_dir,
+        ).returncode
+        == 0
+    )
     reference = losses(reference_dir / "campaigns" / "rq")
 
     campaign = run_dir / "campaigns" / "rq"
-    assert run_cli("submit", str(write_workflow(run_dir, train_workflow("rq", manifest))), "--site", devcluster,
-                   cwd=run_dir).returncode == 0
+    assert (
+        run_cli(
+            "submit", str(write_workflow(run_dir, train_workflow("rq", manifest))), "--site", devcluster, cwd=run_dir
+        ).returncode
+        == 0
+    )
     out = campaign / "stages" / "train" / "outputs" / "losses.jsonl"
     wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= 4, 300, interval=0.05, what="step 4")
     job = status_json(campaign)["stages"]["train"]["job_ids"][0]
@@ -220,8 +248,12 @@ def test_requeue_signal_on_slurm_resumes_exactly(devcluster, tmp_path, manifest)
 
     wait_until(pending_again, 120, what="requeued")
     subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], env=env, check=True)
-    wait_until(lambda: status_json(campaign)["stages"]["train"]["state"] == "COMPLETED", 300, interval=1,
-               what="completed after requeue")
+    wait_until(
+        lambda: status_json(campaign)["stages"]["train"]["state"] == "COMPLETED",
+        300,
+        interval=1,
+        what="completed after requeue",
+    )
     assert [s for s, _ in losses(campaign)] == [s for s, _ in reference]
     assert np.allclose([v for _, v in losses(campaign)], [v for _, v in reference], rtol=1e-6, atol=1e-7)
     attempts = json.loads((campaign / "stages" / "train" / "attempts" / f"{job}.json").read_text())

@@ -41,7 +41,7 @@ class TrainParams(Strict):
     checkpoint_every: PositiveInt = Field(100, description="Checkpoint every N batches (and at epoch end).")
     keep_checkpoints: PositiveInt = Field(3, description="Most recent checkpoints kept (plus the best).")
     log_every: PositiveInt = Field(10, description="TensorBoard scalars every N batches.")
-    validate: bool = Field(True, description="Validation loss at every epoch end.")
+    validation: bool = Field(True, description="Validation loss at every epoch end.")
     nan_policy: Literal["fail", "skip"] = Field(
         "fail", description="A non-finite loss stops the run, or skips the batch."
     )

@@ -161,9 +161,9 @@ class Trainer:
                         out = engine(batch["X"], batch["mask"], batch["K"])
                     loss, terms = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], loss_config)
                     finite = bool(torch.isfinite(loss))
+                    signalled = float(self.stop_signal is not None)
                     reduced = distributed.sum_values(
-                        [loss.item() if finite else 0.0, float(finite), float(self.stop_signal is not None)],
-                        self.device,
+                        [loss.item() if finite else 0.0, float(finite), signalled], self.device
                     )
                     batch_in_epoch += 1
                     if reduced[1] < self.world:
@@ -176,32 +176,31 @@ class Trainer:
                         ctx.log(f"{bad}: batch skipped (nan_policy: skip)")
                         continue
                     engine.backward(loss)
+                    grad_norm = self._grad_norm(engine)
                     engine.step()
                     step += 1
                     events_seen += len(indices)
-                    mean_loss = reduced[0] / self.world
+                    seconds = time.perf_counter() - step_start
                     self._record(
-                        writer, step, epoch, mean_loss, terms, engine, len(indices), time.perf_counter() - step_start
+                        writer, step, epoch, reduced[0] / self.world, terms, engine, grad_norm, len(indices), seconds
                     )
                     if step % p.checkpoint_every == 0:
                         self._save(engine, step, epoch, batch_in_epoch)
                     if reduced[2] > 0:  # a rank was signalled: everyone stops here, checkpointed
                         if step % p.checkpoint_every:
                             self._save(engine, step, epoch, batch_in_epoch)
-                        raise StageInterrupted(requeue=self.stop_signal != "SIGTERM" or self.task.launcher == "slurm")
+                        raise StageInterrupted(requeue=self.stop_signal == "SIGUSR2")
                     if step >= total:
                         break
-                else:
+                if batch_in_epoch >= per_epoch:  # the epoch is complete
                     epoch, batch_in_epoch = epoch + 1, 0
-                    val_loss = self.validate(engine, val, loss_config, mlpf_loss) if p.validate else None
+                    val_loss = self.validate(engine, val, loss_config, mlpf_loss) if p.validation else None
                     if val_loss is not None:
                         best = min(best, val_loss)
                         if writer:
                             writer.add_scalar("val/loss", val_loss, step)
                         ctx.log(f"epoch {epoch}: validation loss {val_loss:.5f}")
                     self._save(engine, step, epoch, 0, metric=val_loss)
-                    continue
-                break
             if self.store.latest() is None or self.store.latest()["step"] != step:
                 self._save(engine, step, epoch, batch_in_epoch)
             weights = self._export(engine, model_config)
@@ -264,7 +263,16 @@ class Trainer:
         kept = [line for line in self.losses_path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         atomic_write_text(self.losses_path, "".join(line + "\n" for line in kept))
 
-    def _record(self, writer, step, epoch, loss, terms, engine, events, seconds) -> None:
+    @staticmethod
+    def _grad_norm(engine) -> float | None:
+        """Global gradient norm before the optimizer step (ZeRO >= 1: DeepSpeed's own figure)."""
+        grads = [p.grad.detach().double().pow(2).sum() for p in engine.module.parameters() if p.grad is not None]
+        if grads:
+            return float(torch.stack(grads).sum().sqrt())
+        norm = engine.get_global_grad_norm()
+        return None if norm is None else float(norm)
+
+    def _record(self, writer, step, epoch, loss, terms, engine, grad_norm, events, seconds) -> None:
         if self.rank != 0:
             return
         record = {"step": step, "epoch": epoch, "loss": loss, **{k: float(v) for k, v in terms.items()}}
@@ -275,9 +283,8 @@ class Trainer:
             for name, value in terms.items():
                 writer.add_scalar(f"train/loss_{name}", float(value), step)
             writer.add_scalar("train/lr", engine.get_lr()[0], step)
-            norm = engine.get_global_grad_norm()
-            if norm is not None:
-                writer.add_scalar("train/grad_norm", float(norm), step)
+            if grad_norm is not None:
+                writer.add_scalar("train/grad_norm", grad_norm, step)
             writer.add_scalar("train/events_per_second", events * self.world / max(seconds, 1e-9), step)
             writer.add_scalar("train/step_time_s", seconds, step)
             writer.add_scalar("train/memory_mb", self.acc.memory_mb(), step)
