@@ -19,6 +19,7 @@ from .local_state import read_state, write_state
 from .request import CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, TIMEOUT, JobRequest
 
 POLL_S = 0.2
+KILL_GRACE_S = 60.0
 
 
 def free_port() -> int:
@@ -115,10 +116,11 @@ class LocalJob:
             if self.cancelled and not running:
                 break
             for position, (processes, started) in list(running.items()):
-                if time.monotonic() - started > limit_s:
+                overdue = time.monotonic() - started - limit_s
+                if overdue > 0:  # like Slurm: SIGTERM at the limit, SIGKILL after a grace period
                     for process in processes:
                         if process.poll() is None:
-                            process.send_signal(signal.SIGTERM)
+                            process.send_signal(signal.SIGKILL if overdue > KILL_GRACE_S else signal.SIGTERM)
                 codes = [process.poll() for process in processes]
                 if any(code is None for code in codes):
                     continue
