@@ -78,8 +78,11 @@ def report_text(store: CampaignStore, observation: Observation) -> str:
             *sorted((store.stage_dir(stage) / "results").glob("*.json")),
         ]:
             if path.is_file():
-                text = path.read_text().strip()
-                results.append(f"  {path.relative_to(store.root)}: {text if len(text) < 200 else text[:200] + '…'}")
+                try:
+                    text = json.dumps(json.loads(path.read_text()), separators=(", ", ": "))
+                except ValueError:
+                    text = path.read_text().strip()
+                results.append(f"  {path.relative_to(store.root)}: {text if len(text) < 240 else text[:240] + '…'}")
     if results:
         lines += ["", "Stage results:", *results]
     report_dir = store.root / "report"
