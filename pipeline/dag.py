@@ -1,4 +1,4 @@
-"""Stage graphs: order, cycles, dependents."""
+"""Stage graphs: order and cycles."""
 
 from __future__ import annotations
 
@@ -30,16 +30,3 @@ def topological_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
     for node in needs:
         visit(node, [])
     return order
-
-
-def dependents(needs: Mapping[str, Sequence[str]], stage: str) -> set[str]:
-    """Every stage downstream of `stage` (not including it)."""
-    found: set[str] = set()
-    frontier = [stage]
-    while frontier:
-        current = frontier.pop()
-        for name, ups in needs.items():
-            if current in ups and name not in found:
-                found.add(name)
-                frontier.append(name)
-    return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
 import shutil
 import socket
@@ -183,7 +182,3 @@ def find_campaign(arg: str) -> CampaignStore:
             return CampaignStore.open(candidate)
     looked = ", ".join(str(c) for c in candidates)
     raise UserError(f"no campaign {arg!r} (looked in: {looked})")
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=str)

@@ -24,7 +24,7 @@ from .features import (
     element_kinematics,
     element_matrix,
 )
-from .shards import ShardBuffer, sha256_of, write_shard
+from .shards import ShardBuffer, write_shard
 
 SPLITS = ("train", "val", "test")
 
@@ -244,10 +244,3 @@ def write_manifest_if_complete(files: list[Path], out_dir: Path, params) -> dict
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
     return manifest
-
-
-def verify_manifest(manifest_path: Path) -> list[str]:
-    """Shards whose bytes no longer match the manifest's sha256."""
-    manifest = json.loads(Path(manifest_path).read_text())
-    root = Path(manifest_path).parent
-    return [s["path"] for s in manifest["shards"] if sha256_of(root / s["path"]) != s["sha256"]]

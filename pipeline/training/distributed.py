@@ -36,12 +36,6 @@ def all_true(flag: bool, device: torch.device) -> bool:
     return bool(value.item() > 0)
 
 
-def any_true(flag: bool, device: torch.device) -> bool:
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
-
-
 def sum_values(values: list[float], device: torch.device) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
