@@ -11,6 +11,7 @@ from slurm.request import JobRequest
 from slurm.scheduler import Scheduler, make_scheduler
 
 from .dag import topological_order
+from .errors import UserError
 from .loader import CampaignSpec
 from .observe import ACTIVE, Observation, StageStatus, observe, record_observation
 from .runner import StageJob
@@ -149,8 +150,6 @@ def resume(store: CampaignStore) -> list[Submission]:
     with store.lock("resume"):
         observation = observe(store, scheduler)
         if not observation.scheduler_ok:
-            from .errors import UserError
-
             raise UserError(f"cannot resume while the scheduler is unreachable: {observation.scheduler_error}")
         record_observation(store, observation, locked=True)
         store.journal.append("resume")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 import sys
 import time
 import traceback
@@ -137,9 +139,6 @@ def run_task(job: StageJob, array_index: int | None) -> Any:
 
 def _stop_after_checkpoint(ctx: StageContext, stop: StageInterrupted) -> None:
     """The stage checkpointed on a signal: requeue the Slurm job (rank 0), or just stop."""
-    import os
-    import subprocess
-
     limit = ctx.resources.max_requeues if ctx.resources.max_requeues is not None else ctx.site.slurm.max_requeues
     job = os.environ.get("SLURM_JOB_ID")
     if not (stop.requeue and job):

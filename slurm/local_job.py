@@ -56,7 +56,7 @@ class LocalJob:
                     return False
                 if state["state"] == COMPLETED:
                     continue
-                if state["state"] in TERMINAL or not scheduler._alive(scheduler._base_of(dep)):
+                if state["state"] in TERMINAL or not scheduler.is_alive(scheduler.base_of(dep)):
                     return False
                 pending = True
             if not pending:

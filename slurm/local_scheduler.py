@@ -71,10 +71,10 @@ class LocalScheduler:
     def adopt(self, request: JobRequest, job_ids: list[str]) -> None:
         """Nothing to repair: the job's spec is written before its process starts."""
 
-    def _base_of(self, job_id: str) -> str:
+    def base_of(self, job_id: str) -> str:
         return job_id.rsplit("_", 1)[0] if "_" in job_id else job_id
 
-    def _alive(self, base: str) -> bool:
+    def is_alive(self, base: str) -> bool:
         try:
             proc = json.loads((self.queue_dir / f"{base}.proc.json").read_text())
         except (OSError, ValueError):
@@ -93,7 +93,7 @@ class LocalScheduler:
             state = read_state(self.queue_dir, job_id)
             if not state or state.get("name") not in wanted:
                 continue
-            if state["state"] not in TERMINAL and not self._alive(self._base_of(job_id)):
+            if state["state"] not in TERMINAL and not self.is_alive(self.base_of(job_id)):
                 continue  # gone without a final word: the caller infers from the stage's files
             entries.append(
                 QueueEntry(
@@ -107,7 +107,7 @@ class LocalScheduler:
         return entries
 
     def cancel(self, job_ids: list[str]) -> None:
-        bases = {self._base_of(job_id) for job_id in job_ids}
+        bases = {self.base_of(job_id) for job_id in job_ids}
         for base in bases:
             try:
                 proc = json.loads((self.queue_dir / f"{base}.proc.json").read_text())
