@@ -7,6 +7,13 @@ Imports neither `pipeline` nor `slurm`, and no torch until a model is built:
 """
 
 from . import catalog  # noqa: F401  (registers the model kinds)
-from .registry import ModelConfigError, build_model, model_config, model_kinds, register_model
+from .registry import (
+    ModelConfigError,
+    build_model,
+    model_config,
+    model_hyperparameters,
+    model_kinds,
+    register_model,
+)
 
-__all__ = ["ModelConfigError", "build_model", "model_config", "model_kinds", "register_model"]
+__all__ = ["ModelConfigError", "build_model", "model_config", "model_hyperparameters", "model_kinds", "register_model"]

@@ -33,6 +33,13 @@ def model_kinds() -> list[str]:
     return sorted(_MODELS)
 
 
+def model_hyperparameters(kind: str) -> list[str]:
+    """The hyperparameters (config fields) of a registered kind."""
+    if kind not in _MODELS:
+        raise ModelConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})")
+    return [f.name for f in dataclasses.fields(_MODELS[kind][0])]
+
+
 def model_config(config: dict[str, Any]) -> Any:
     """Validate {'kind': ..., hyperparameters...} into the kind's config dataclass."""
     values = dict(config)
