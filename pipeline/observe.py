@@ -84,6 +84,8 @@ def _gone_job_state(store: CampaignStore, stage: str, job_id: str, index: int | 
         return CANCELLED, "gone from the queue before it started"
     if attempt.get("state") == "FAILED":
         return FAILED, attempt.get("error", "")
+    if attempt.get("state") == "INTERRUPTED":
+        return CANCELLED, "stopped on a signal after writing a checkpoint"
     if attempt.get("state") == "REQUEUED":
         return TIMEOUT, "requeued, then gone from the queue (requeue limit reached or job removed)"
     return FAILED, "lost: gone from the queue with no completion marker (killed or node failure)"
