@@ -42,8 +42,11 @@ SPACE = {
         ({"learning_rate": {"uniform": [0.1, 0.2]}}, "learning_rate", "not a training parameter"),
         ({"model.heads": {"choice": [4, 8]}}, "model.heads", "not a hyperparameter of gnn_lsh"),
         ({"model.kind": {"choice": {"gcn": {}}}}, "model.kind", "unknown model kind"),
-        ({"model.kind": {"choice": {"transformer": {"model.bin_size": {"choice": [8]}}}}},
-         "model.bin_size", "not a hyperparameter of transformer"),
+        (
+            {"model.kind": {"choice": {"transformer": {"model.bin_size": {"choice": [8]}}}}},
+            "model.bin_size",
+            "not a hyperparameter of transformer",
+        ),
     ],
 )
 def test_invalid_spaces_name_the_key(raw, key, words):

@@ -197,14 +197,11 @@ def apply(config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
 
     from models import model_hyperparameters
 
+    from ..loader import apply_overrides
+
     out = copy.deepcopy(params)
     if "model.kind" in config and config["model.kind"] != out.get("model", {}).get("kind"):
         valid = set(model_hyperparameters(config["model.kind"]))
         out["model"] = {k: v for k, v in out.get("model", {}).items() if k in valid}
-    for key, value in config.items():
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
+    apply_overrides(out, [(key.split("."), value) for key, value in config.items()], "search_space")
     return out
