@@ -52,9 +52,7 @@ class ShardDataset(torch.utils.data.Dataset):
         self.first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self.cache_shards = cache_shards
-        sizes = []
-        for i in range(len(self.shards)):
-            sizes.append(np.diff(self._shard(i)["offsets"]))
+        sizes = [np.diff(read_shard(self.root / s["path"], ("offsets",))["offsets"]) for s in self.shards]
         self.sizes = np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
 
     def _shard(self, i: int) -> dict[str, np.ndarray]:

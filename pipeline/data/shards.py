@@ -53,9 +53,10 @@ def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     }
 
 
-def read_shard(path: Path) -> dict[str, np.ndarray]:
+def read_shard(path: Path, keys: tuple[str, ...] = SHARD_KEYS) -> dict[str, np.ndarray]:
+    """The shard's arrays (only `keys`: an npz member is read only when asked for)."""
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in SHARD_KEYS}
+        return {k: data[k] for k in keys}
 
 
 def _event_bytes(part: dict[str, np.ndarray]) -> np.ndarray:
