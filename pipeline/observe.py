@@ -47,6 +47,7 @@ class Observation:
     adopted: dict[str, dict[str, Any]]  # token -> submission found in the queue only (never journaled)
     scheduler_ok: bool = True
     scheduler_error: str = ""
+    entries: list[dict[str, Any]] = field(default_factory=list)  # the journal as read for this observation
 
 
 def submissions_by_stage(entries: list[dict[str, Any]]) -> tuple[dict[str, list[dict]], dict[str, dict]]:
@@ -171,7 +172,7 @@ def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
             reason="; ".join(reasons) if state != COMPLETED else "",
             job_states=job_states,
         )
-    return Observation(statuses, adopted, ok, error)
+    return Observation(statuses, adopted, ok, error, entries)
 
 
 def _job_order(job_id: str) -> tuple[int, ...]:
@@ -186,9 +187,8 @@ def record_observation(
     `locked`: the caller holds the controller lock. Otherwise the write happens only if the
     lock is free (a `status` beside a running `submit` records nothing).
     """
-    entries = store.journal.entries()
     last: dict[str, str] = {}
-    for entry in entries:
+    for entry in observation.entries:
         if entry.get("event") == "state":
             last[entry["stage"]] = entry["state"]
     changes = [
