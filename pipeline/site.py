@@ -39,6 +39,14 @@ class LocalSettings(Strict):
     max_parallel_tasks: PositiveInt = Field(1, description="Array tasks of one stage run at once on the local site.")
 
 
+class HpoSettings(Strict):
+    cpus_per_trial: PositiveInt = Field(1, description="CPUs per hyperparameter-search trial.")
+    gpus_per_trial: NonNegativeInt = Field(0, description="Accelerators per trial (0 on CPU sites).")
+    accelerator_resource: Literal["GPU", "HPU"] = Field(
+        "GPU", description="Ray resource that counts this site's accelerators (Gaudi: HPU)."
+    )
+
+
 class SiteProfile(Strict):
     """One machine (or a laptop): the workflow stays the same, only this file changes."""
 
@@ -69,3 +77,4 @@ class SiteProfile(Strict):
         default_factory=DistributedSettings, description="Distributed launch settings."
     )
     local: LocalSettings = Field(default_factory=LocalSettings, description="Local-scheduler settings.")
+    hpo: HpoSettings = Field(default_factory=HpoSettings, description="Hyperparameter-search trial defaults.")

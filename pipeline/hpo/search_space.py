@@ -162,6 +162,24 @@ def to_configspace(space: list[Dimension], seed: int = 0):
     return cs
 
 
+def configspace_names(space: list[Dimension], point: dict[str, Any]) -> dict[str, Any]:
+    """A configuration in dotted keys (a given point) as ConfigSpace names and value types."""
+    out: dict[str, Any] = {}
+
+    def visit(dims: list[Dimension], parent: str | None = None, option: Any = None) -> None:
+        for dim in dims:
+            if dim.key not in point:
+                continue
+            name = dim.key if parent is None else f"{dim.key}@{parent}={option}"
+            value = point[dim.key]
+            out[name] = str(value) if dim.kind == "choice" else value
+            if dim.kind == "choice" and value in dim.branches:
+                visit(dim.branches[value], name, value)
+
+    visit(space)
+    return out
+
+
 def from_configspace(space: list[Dimension], values: dict[str, Any]) -> dict[str, Any]:
     """A ConfigSpace configuration back to dotted keys with the workflow's value types."""
     by_name: dict[str, tuple[Dimension, Any]] = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from .hpo_params import HpoParams
 from .physics_params import GenerateParams, StageDataParams
 from .python_params import PythonParams
 from .train_params import TrainParams
@@ -80,5 +81,13 @@ register(
         params=TrainParams,
         impl="pipeline.stages.train:TrainStage",
         summary="A registered model on staged data with DeepSpeed: checkpoints, exact resume, requeue, TensorBoard.",
+    )
+)
+register(
+    StageKind(
+        name="hpo",
+        params=HpoParams,
+        impl="pipeline.stages.hpo:HpoStage",
+        summary="ASHA or BOHB search over train configurations with Ray Tune across the job's nodes (resumable).",
     )
 )

@@ -47,10 +47,24 @@ class CheckpointStore:
             if metric is not None and (best is None or metric < best["metric"]):
                 best = {"tag": tag, "metric": metric, "step": state["step"]}
                 atomic_write_json(self.root / "BEST.json", best)
-            pointer = ("tag", "step", "epoch", "batch", "world_size", "zero_stage")
-            atomic_write_json(self.root / "LATEST.json", {k: state[k] for k in pointer})
+            pointer = {k: state[k] for k in ("tag", "step", "epoch", "batch", "world_size", "zero_stage")}
+            atomic_write_json(self.root / tag / "pointer.json", pointer)
+            atomic_write_json(self.root / "LATEST.json", pointer)
             self._prune(keep={tag} | ({best["tag"]} if best else set()))
         distributed.barrier()
+
+    def best_metric(self) -> float:
+        """The best validation metric recorded so far (inf when none): survives a resume."""
+        best = self._best()
+        return float(best["metric"]) if best else float("inf")
+
+    def rewind(self, tag: str) -> None:
+        """Make `tag` the checkpoint to resume from (an HPO trial restored from an earlier epoch)."""
+        saved = self.root / tag
+        if not saved.is_dir():
+            raise FileNotFoundError(f"checkpoint {saved} is gone; cannot rewind to it")
+        record = json.loads((saved / "pointer.json").read_text())
+        atomic_write_json(self.root / "LATEST.json", record)
 
     def _best(self) -> dict[str, Any] | None:
         path = self.root / "BEST.json"

@@ -11,9 +11,10 @@ import torch.distributed as dist
 from slurm import launch_env
 
 
-def setup(backend: str, deepspeed_accelerator: str) -> launch_env.TaskEnv:
-    """Export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* for torch and DeepSpeed, then init the group."""
-    task = launch_env.current()
+def setup(backend: str, deepspeed_accelerator: str, task: launch_env.TaskEnv | None = None) -> launch_env.TaskEnv:
+    """Export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* for torch and DeepSpeed, then init the group.
+    `task` overrides the launcher's environment (an HPO trial is its own little job)."""
+    task = task or launch_env.current()
     os.environ.update(
         RANK=str(task.rank),
         WORLD_SIZE=str(task.world_size),

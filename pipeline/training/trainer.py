@@ -9,6 +9,8 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +46,32 @@ def lr_lambda(warmup: int, total: int, decay: str, floor: float):
     return factor
 
 
+@dataclass
+class TrialMode:
+    """How a run differs when it is one trial of a search: no signal handlers (trials run in a
+    worker thread; the search's own job handles preemption), scalars under the search's logdir,
+    the best weights exported whenever validation improves (the trial may be stopped at any
+    epoch), and every epoch reported (rank 0) with the tag of its checkpoint."""
+
+    tb_logdir: Path
+    report: Callable[[dict[str, Any]], None] | None = None
+
+
 class Trainer:
-    def __init__(self, ctx: StageContext, params: Any) -> None:
+    def __init__(
+        self,
+        ctx: StageContext,
+        params: Any,
+        task: Any = None,
+        trial: TrialMode | None = None,
+        init_weights: Path | None = None,
+    ) -> None:
         self.ctx, self.params = ctx, params
+        self.trial = trial
+        self.init_weights = init_weights
         site = ctx.site
         self.acc = accelerator_for(site.device)
-        self.task = distributed.setup(site.distributed.backend, site.distributed.deepspeed_accelerator)
+        self.task = distributed.setup(site.distributed.backend, site.distributed.deepspeed_accelerator, task)
         self.rank, self.world = self.task.rank, self.task.world_size
         self.device = self.acc.device(self.task.local_rank)
         self.store = CheckpointStore(
@@ -130,7 +152,11 @@ class Trainer:
         manifest, train, val = self.datasets()
         model_config = {"input_dim": manifest["width"], **p.model}
         self.acc.seed(p.seed)
-        model = build_model(model_config).to(self.device)
+        model = build_model(model_config)
+        if self.init_weights is not None and self.store.latest() is None:
+            model.load_state_dict(torch.load(self.init_weights, map_location="cpu", weights_only=True))
+            ctx.log(f"initial weights from {self.init_weights}")
+        model = model.to(self.device)
         sampler = BucketBatchSampler(
             train.sizes, p.batch_size, p.max_elements, shuffle=True, seed=p.seed, rank=self.rank, world_size=self.world
         )
@@ -148,12 +174,14 @@ class Trainer:
             ctx.log(f"resumed from {state['tag']}: step {step}, epoch {epoch}, batch {batch_in_epoch}")
         self._truncate_losses(step)
         writer = self._writer(purge_step=step + 1 if state else None)
-        self._install_signals()
-        best = float("inf")
+        if self.trial is None:
+            self._install_signals()
+        best = self.store.best_metric()
         started, events_seen = time.perf_counter(), 0
         try:
             while epoch < p.epochs and step < total:
                 sampler.set_epoch(epoch, start_batch=batch_in_epoch)
+                epoch_loss = epoch_batches = 0.0
                 for indices in sampler:
                     step_start = time.perf_counter()
                     batch = self.batch(train, indices)
@@ -180,6 +208,7 @@ class Trainer:
                     engine.step()
                     step += 1
                     events_seen += len(indices)
+                    epoch_loss, epoch_batches = epoch_loss + reduced[0] / self.world, epoch_batches + 1
                     seconds = time.perf_counter() - step_start
                     self._record(
                         writer, step, epoch, reduced[0] / self.world, terms, engine, grad_norm, len(indices), seconds
@@ -195,12 +224,26 @@ class Trainer:
                 if batch_in_epoch >= per_epoch:  # the epoch is complete
                     epoch, batch_in_epoch = epoch + 1, 0
                     val_loss = self.validate(engine, val, loss_config, mlpf_loss) if p.validation else None
+                    improved = val_loss is not None and val_loss < best
                     if val_loss is not None:
                         best = min(best, val_loss)
                         if writer:
                             writer.add_scalar("val/loss", val_loss, step)
                         ctx.log(f"epoch {epoch}: validation loss {val_loss:.5f}")
-                    self._save(engine, step, epoch, 0, metric=val_loss)
+                    tag = self._save(engine, step, epoch, 0, metric=val_loss)
+                    if self.trial is not None:
+                        if improved:
+                            self._export(engine, model_config, name="best_model")
+                        if self.trial.report is not None:
+                            self.trial.report(
+                                {
+                                    "epoch": epoch,
+                                    "step": step,
+                                    "val_loss": val_loss,
+                                    "train_loss": epoch_loss / epoch_batches if epoch_batches else None,
+                                    "checkpoint_tag": tag,
+                                }
+                            )
             if self.store.latest() is None or self.store.latest()["step"] != step:
                 self._save(engine, step, epoch, batch_in_epoch)
             weights = self._export(engine, model_config)
@@ -217,7 +260,7 @@ class Trainer:
             "weights_agree": self._weights_agree(engine),
             "world_size": self.world,
         }
-        if writer:
+        if writer and self.trial is None:  # a search writes one HParams session per trial itself
             flat = {
                 k: v
                 for k, v in {**p.model, "lr": p.optimizer.lr, "batch_size": p.batch_size or 0}.items()
@@ -226,6 +269,7 @@ class Trainer:
             writer.add_hparams(
                 flat, {"hparam/best_val_loss": summary["best_val_loss"] or float("nan")}, run_name="hparams"
             )
+        if writer:
             writer.close()
         return summary
 
@@ -252,7 +296,7 @@ class Trainer:
             return None
         from torch.utils.tensorboard import SummaryWriter
 
-        logdir = self.ctx.tensorboard_dir / "train" / self.ctx.stage
+        logdir = self.trial.tb_logdir if self.trial else self.ctx.tensorboard_dir / "train" / self.ctx.stage
         logdir.mkdir(parents=True, exist_ok=True)
         return SummaryWriter(str(logdir), purge_step=purge_step)
 
@@ -289,12 +333,13 @@ class Trainer:
             writer.add_scalar("train/step_time_s", seconds, step)
             writer.add_scalar("train/memory_mb", self.acc.memory_mb(), step)
 
-    def _save(self, engine, step: int, epoch: int, batch: int, metric: float | None = None) -> None:
+    def _save(self, engine, step: int, epoch: int, batch: int, metric: float | None = None) -> str:
         tag = f"step{step:09d}-e{epoch}"
         self.store.save(engine, tag, {"step": step, "epoch": epoch, "batch": batch}, metric=metric)
         self.ctx.log(f"checkpoint {tag}")
+        return tag
 
-    def _export(self, engine, model_config: dict[str, Any]) -> Path:
+    def _export(self, engine, model_config: dict[str, Any], name: str = "model") -> Path:
         """Consolidated fp32 weights + the resolved model config (torch.load(weights_only=True))."""
         if self.params.zero_stage == 3:
             from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
@@ -303,12 +348,13 @@ class Trainer:
             state = get_fp32_state_dict_from_zero_checkpoint(str(self.store.root), tag=self.store.latest()["tag"])
         else:
             state = {k: v.detach().float().cpu() for k, v in engine.module.state_dict().items()}
-        path = self.ctx.outputs_dir / "model.pt"
+        path = self.ctx.outputs_dir / f"{name}.pt"
         if self.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".pt.tmp")
             torch.save(state, tmp)
             tmp.replace(path)
-            atomic_write_json(self.ctx.outputs_dir / "model.json", model_config)
+            atomic_write_json(self.ctx.outputs_dir / f"{name}.json", model_config)
         distributed.barrier()
         return path
 

@@ -1,0 +1,158 @@
+"""What a finished search leaves behind: the trials table (CSV and JSON), the best trial's
+configuration and weights for a downstream `train` stage, and one HParams session per trial
+under tensorboard/hpo/ so the dashboard lists every trial side by side."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_json, atomic_write_text
+from .trial import FAILURE
+
+
+def _status(result: Any, epochs: int, max_t: int) -> str:
+    if result.error is not None:
+        return "errored"
+    return "completed" if epochs >= max_t else "stopped"
+
+
+def _reason(result: Any, trial_dir: Path) -> str:
+    failure = trial_dir / FAILURE
+    if failure.exists():
+        return json.loads(failure.read_text())["reason"]
+    if result.error is None:
+        return ""
+    lines = [line for line in str(result.error).strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(result.error).__name__
+
+
+def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: int, accelerators: int) -> list[dict]:
+    better = min if mode == "min" else max
+    records = []
+    for result in results:
+        frame = result.metrics_dataframe
+        rows = [] if frame is None or frame.empty else frame.to_dict("records")
+        history = [
+            {
+                "epoch": int(row["training_iteration"]),
+                **{k: row.get(k) for k in ("val_loss", "train_loss", "step") if _finite(row.get(k))},
+            }
+            for row in rows
+        ]
+        last = rows[-1] if rows else {}
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        epochs = int(last.get("training_iteration", 0) or 0)
+        values = [(h["epoch"], h[metric]) for h in history if metric in h]
+        best_epoch, best_value = better(values, key=lambda v: v[1]) if values else (None, None)
+        wall = float(last.get("time_total_s", 0.0) or 0.0)
+        config = json.loads((stage_dir / "trials" / trial_id / "config.json").read_text()) if (
+            stage_dir / "trials" / trial_id / "config.json"
+        ).exists() else dict(result.config or {})
+        records.append(
+            {
+                "trial_id": trial_id,
+                "status": _status(result, epochs, max_t),
+                "reason": _reason(result, stage_dir / "trials" / trial_id),
+                "epochs": epochs,
+                f"{metric}_final": values[-1][1] if values else None,
+                f"{metric}_best": best_value,
+                "best_epoch": best_epoch,
+                "wall_s": round(wall, 3),
+                "gpu_hours": round(wall * accelerators / 3600.0, 6),
+                "node_id": last.get("node_id", ""),
+                "hostname": last.get("hostname", ""),
+                "config": config,
+                "history": history,
+            }
+        )
+    records.sort(key=lambda r: r["trial_id"])
+    return records
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def write_table(records: list[dict], outputs: Path, metric: str, max_t: int) -> None:
+    atomic_write_json(outputs / "trials.json", records)
+    keys = sorted({k for r in records for k in r["config"]})
+    fixed = ["trial_id", "status", "reason", "epochs", f"{metric}_final", f"{metric}_best", "best_epoch", "wall_s"]
+    fixed += ["gpu_hours", "node_id", "hostname"]
+    per_epoch = [f"{metric}@{e}" for e in range(1, max_t + 1)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(fixed + keys + per_epoch)
+    for r in records:
+        by_epoch = {h["epoch"]: h.get(metric) for h in r["history"]}
+        writer.writerow(
+            [r[k] for k in fixed] + [r["config"].get(k, "") for k in keys] + [by_epoch.get(e, "") for e in range(1, max_t + 1)]
+        )
+    atomic_write_text(outputs / "trials.csv", buffer.getvalue())
+
+
+def write_best(records: list[dict], stage_dir: Path, setup: Any, metric: str, mode: str) -> dict | None:
+    """The trial with the best metric at any epoch; its weights at that epoch go to outputs/best/."""
+    from .trial import trial_params
+
+    candidates = [r for r in records if r[f"{metric}_best"] is not None]
+    if not candidates:
+        return None
+    pick = min if mode == "min" else max
+    best = pick(candidates, key=lambda r: r[f"{metric}_best"])
+    trial_dir = stage_dir / "trials" / best["trial_id"]
+    params = trial_params(setup, best["config"]).model_dump(mode="json")
+    record = {
+        "trial_id": best["trial_id"],
+        "epoch": best["best_epoch"],
+        metric: best[f"{metric}_best"],
+        "config": best["config"],
+        "params": params,
+        "checkpoints": str(trial_dir / "checkpoints"),
+        "weights": None,
+    }
+    source = trial_dir / "outputs" / "best_model.pt"
+    if metric == "val_loss" and source.exists():
+        target = stage_dir / "outputs" / "best"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target / "model.pt.tmp")
+        (target / "model.pt.tmp").replace(target / "model.pt")
+        shutil.copyfile(trial_dir / "outputs" / "best_model.json", target / "model.json")
+        record["weights"] = str(target / "model.pt")
+    atomic_write_json(stage_dir / "outputs" / "best.json", record)
+    return record
+
+
+def write_hparams(records: list[dict], tensorboard_dir: Path, metric: str, choices: dict[str, list]) -> None:
+    """One HParams session per trial, in the trial's own run (tensorboard/hpo/<trial_id>)."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    for r in records:
+        logdir = tensorboard_dir / "hpo" / r["trial_id"]
+        logdir.mkdir(parents=True, exist_ok=True)
+        for old in logdir.glob("*.hparams"):
+            old.unlink()  # a rerun of this step replaces the session instead of adding one
+        values = {k: (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in r["config"].items()}
+        metrics = {
+            f"hparam/{metric}": r[f"{metric}_best"] if r[f"{metric}_best"] is not None else float("nan"),
+            f"hparam/{metric}_final": r[f"{metric}_final"] if r[f"{metric}_final"] is not None else float("nan"),
+            "hparam/epochs": float(r["epochs"]),
+        }
+        discrete = {k: [str(o) for o in options] for k, options in choices.items() if k in values}
+        for k in discrete:
+            values[k] = str(values[k])
+        exp, ssi, sei = hparams(values, metrics, hparam_domain_discrete=discrete)
+        writer = SummaryWriter(str(logdir), filename_suffix=".hparams")
+        file_writer = writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            file_writer.add_summary(summary)
+        for name, value in metrics.items():
+            writer.add_scalar(name, value, r["epochs"])
+        writer.add_text("hparam/status", f"{r['status']} {r['reason']}".strip(), r["epochs"])
+        writer.close()

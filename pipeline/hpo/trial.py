@@ -1,0 +1,215 @@
+"""One trial of a search: the train stage's own Trainer on the trial's configuration, reporting
+every epoch to Tune with a checkpoint, so schedulers can stop, pause and resume it.
+
+A trial's files live in the hpo stage's directory (trials/<trial_id>/: checkpoints, outputs,
+logs); what Tune keeps as the trial's checkpoint is a pointer (pointer.json) to the DeepSpeed
+checkpoint of the reported epoch. On a resume the trial rewinds to exactly that epoch, so Tune's
+iteration count and the trainer's state always agree; a trial Tune restarts from scratch
+starts from an empty directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_json
+
+FAILURE = "failure.json"
+
+
+class TrialFailed(RuntimeError):
+    """A trial that cannot succeed (diverged, out of memory): errored with its reason."""
+
+
+@dataclass
+class TrialSetup:
+    campaign_dir: str
+    stage: str
+    base_train: dict[str, Any]
+    max_t: int
+    ranks: int
+    metric: str
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def trial_params(setup: TrialSetup, config: dict[str, Any]):
+    from ..stages.train_params import TrainParams
+    from .search_space import apply
+
+    params = apply(config, setup.base_train)
+    params["epochs"] = setup.max_t  # the schedule of every trial spans the full budget
+    params["checkpoint_every"] = 10**9  # epoch ends (and the stop signal) only
+    params["keep_checkpoints"] = max(3, params.get("keep_checkpoints", 3))
+    return TrainParams.model_validate(params)
+
+
+def trial_context(setup: TrialSetup, trial_id: str, params: Any, rank: int, world: int):
+    from ..runner import build_context
+    from ..stage import StageContext
+
+    stage_ctx, _ = build_context(setup.campaign_dir, setup.stage, None)
+    trial_dir = stage_ctx.stage_dir / "trials" / trial_id
+    ctx = StageContext(
+        campaign_dir=stage_ctx.campaign_dir,
+        stage=f"{setup.stage}/{trial_id}",
+        stage_dir=trial_dir,
+        params=params,
+        resources=stage_ctx.resources,
+        site=stage_ctx.site,
+        upstream=stage_ctx.upstream,
+        tensorboard_dir=stage_ctx.tensorboard_dir,
+        rank=rank,
+        world_size=world,
+        local_rank=rank,
+        job_id=stage_ctx.job_id,
+    )
+    for directory in (ctx.outputs_dir, ctx.checkpoints_dir, ctx.logs_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    return ctx
+
+
+def _task(rank: int, world: int, port: int):
+    from slurm.launch_env import TaskEnv
+
+    return TaskEnv(
+        launcher="single",
+        rank=rank,
+        world_size=world,
+        local_rank=rank,
+        local_world_size=world,
+        master_addr_hint="127.0.0.1",
+        master_port_hint=port,
+    )
+
+
+def _trainer(setup: TrialSetup, trial_id: str, config: dict[str, Any], rank: int, world: int, port: int, report):
+    from ..training.trainer import Trainer, TrialMode
+
+    params = trial_params(setup, config)
+    ctx = trial_context(setup, trial_id, params, rank, world)
+    logdir = ctx.tensorboard_dir / "hpo" / trial_id
+    return ctx, Trainer(ctx, params, task=_task(rank, world, port), trial=TrialMode(logdir, report))
+
+
+def _prepare(trial_dir: Path, checkpoint) -> None:
+    """Agree with Tune on where this trial stands before any rank loads a checkpoint."""
+    from ..training.checkpoints import CheckpointStore
+
+    failure = trial_dir / FAILURE
+    if failure.exists():  # deterministic failures are not retried by a resume
+        raise TrialFailed(json.loads(failure.read_text())["reason"])
+    checkpoints = trial_dir / "checkpoints"
+    if checkpoint is None:
+        for sub in ("checkpoints", "outputs"):
+            shutil.rmtree(trial_dir / sub, ignore_errors=True)  # Tune starts this trial from scratch
+        return
+    with checkpoint.as_directory() as directory:
+        pointer = json.loads((Path(directory) / "pointer.json").read_text())
+    latest = json.loads((checkpoints / "LATEST.json").read_text()) if (checkpoints / "LATEST.json").exists() else None
+    if latest is None or latest["epoch"] != pointer["epoch"]:
+        CheckpointStore(checkpoints, 0, 1, 0).rewind(pointer["tag"])
+
+
+def _spawn_ranks(setup: TrialSetup, trial_id: str, config: dict[str, Any], world: int, port: int):
+    """Ranks 1.. of a multi-rank trial, as children that die with the trial's actor."""
+    children = []
+    payload = json.dumps({"setup": asdict(setup), "trial_id": trial_id, "config": config, "port": port})
+    for rank in range(1, world):
+        env = {**os.environ, "COLLIDERFLOW_TRIAL_RANK": str(rank), "COLLIDERFLOW_TRIAL_WORLD": str(world)}
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "pipeline.hpo.trial", payload], env=env, preexec_fn=_die_with_parent
+            )
+        )
+    return children
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _watch(children: list[subprocess.Popen], trial_dir: Path, stopping: threading.Event) -> None:
+    """A rank that dies takes the trial down (rank 0 would otherwise wait in a collective)."""
+    for child in children:
+        code = child.wait()
+        if code != 0 and not stopping.is_set():
+            for other in children:
+                other.kill()
+            atomic_write_json(trial_dir / FAILURE, {"reason": f"rank process exited with {code}"})
+            os._exit(1)
+
+
+def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
+    """The Tune trainable (function API)."""
+    import ray
+    import torch
+    from ray import tune
+
+    from ..training.trainer import NonFiniteLoss
+
+    trial_id = tune.get_context().get_trial_id()
+    node_id = ray.get_runtime_context().get_node_id()
+    port = free_port()
+
+    def report(record: dict[str, Any]) -> None:
+        metrics = {k: v for k, v in record.items() if k != "checkpoint_tag" and v is not None}
+        metrics["node_id"] = node_id
+        with tempfile.TemporaryDirectory() as directory:
+            pointer = json.loads((ctx.checkpoints_dir / record["checkpoint_tag"] / "pointer.json").read_text())
+            (Path(directory) / "pointer.json").write_text(json.dumps(pointer))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    params = trial_params(setup, config)
+    ctx = trial_context(setup, trial_id, params, 0, setup.ranks)
+    _prepare(ctx.stage_dir, tune.get_checkpoint())
+    children = _spawn_ranks(setup, trial_id, config, setup.ranks, port) if setup.ranks > 1 else []
+    stopping = threading.Event()
+    if children:
+        threading.Thread(target=_watch, args=(children, ctx.stage_dir, stopping), daemon=True).start()
+    atomic_write_json(ctx.stage_dir / "config.json", config)
+    try:
+        try:
+            _, trainer = _trainer(setup, trial_id, config, 0, setup.ranks, port, report)
+            trainer.fit()
+        except (NonFiniteLoss, torch.OutOfMemoryError, MemoryError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            ctx.log(f"trial failed: {reason}")
+            atomic_write_json(ctx.stage_dir / FAILURE, {"reason": reason})
+            raise TrialFailed(reason) from exc
+    except BaseException:
+        stopping.set()
+        for child in children:
+            child.kill()
+        raise
+    for child in children:
+        child.wait()
+
+
+def _rank_main(payload: str) -> None:
+    args = json.loads(payload)
+    rank, world = int(os.environ["COLLIDERFLOW_TRIAL_RANK"]), int(os.environ["COLLIDERFLOW_TRIAL_WORLD"])
+    setup = TrialSetup(**args["setup"])
+    _, trainer = _trainer(setup, args["trial_id"], args["config"], rank, world, args["port"], None)
+    trainer.fit()
+
+
+if __name__ == "__main__":
+    _rank_main(sys.argv[1])

@@ -1,0 +1,159 @@
+"""The `hpo` stage kind: a Ray Tune search (ASHA or BOHB) over `train` configurations inside one
+job's allocation — Ray's head on the first node, a worker on every other — resumable from
+Tune's experiment state after a kill or a requeue."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_text
+from ..stage import Stage
+
+
+def _trial_dirname(trial: Any) -> str:
+    return trial.trial_id
+
+
+class HpoStage(Stage):
+    def run(self) -> dict | None:
+        from slurm import launch_env
+
+        from ..hpo import ray_cluster
+
+        ctx, p = self.ctx, self.params
+        task = launch_env.current()
+        if task.world_size != max(1, task.num_nodes):
+            raise ValueError(
+                f"stage {ctx.stage!r}: an hpo stage runs one task per node (resources.tasks_per_node: 1); "
+                f"this job has {task.world_size} task(s) on {task.num_nodes} node(s)"
+            )
+        spec = self._node_spec(task)
+        if ctx.rank != 0:
+            process = ray_cluster.join(spec, p.ray.start_deadline_s)
+            ctx.log(f"joined the Ray cluster as node rank {spec.node_rank}")
+            try:
+                ray_cluster.serve_until_done(process, spec)
+            finally:
+                ray_cluster.stop(process)
+                shutil.rmtree(spec.temp_dir(), ignore_errors=True)
+            return None
+        head, address = ray_cluster.start_head(spec)
+        ctx.log(f"Ray head at {address}; waiting for {spec.num_nodes} node(s)")
+        try:
+            nodes = ray_cluster.connect(address, spec.ray_dir, spec.num_nodes, p.ray.start_deadline_s)
+            ctx.log(f"Ray cluster ready: {len(nodes)} node(s)")
+            return self.search(nodes)
+        finally:
+            atomic_write_text(spec.done_file, "done\n")
+            import ray
+
+            ray.shutdown()
+            ray_cluster.stop(head)
+            shutil.rmtree(spec.temp_dir(), ignore_errors=True)
+
+    # ---- the allocation ------------------------------------------------------------------
+    def _node_spec(self, task: Any):
+        from slurm import launch_env
+
+        from ..hpo.ray_cluster import NodeSpec
+
+        ctx = self.ctx
+        gpus = ctx.resources.gpus_per_node
+        gpus = ctx.site.gpus_per_node if gpus == "all" else gpus
+        hpu = ctx.site.hpo.accelerator_resource == "HPU"
+        if task.launcher == "slurm":
+            node_ip = launch_env.resolve_node_address(_slurm_node_name())
+        else:
+            node_ip = "127.0.0.1"
+        return NodeSpec(
+            ray_dir=ctx.stage_dir / "ray",
+            token=f"{ctx.campaign_dir}/{ctx.stage}",
+            run_key=f"{ctx.job_id or 'local'}.{ctx.attempt}",
+            node_rank=task.node_rank if task.launcher == "slurm" else ctx.rank,
+            num_nodes=max(1, task.num_nodes),
+            node_ip=node_ip,
+            num_cpus=ctx.resources.cpus_per_task,
+            num_gpus=0 if hpu else gpus,
+            resources={"HPU": float(gpus)} if hpu and gpus else {},
+            temp_root=Path("/tmp"),
+        )
+
+    # ---- the search ----------------------------------------------------------------------
+    def trial_resources(self) -> tuple[dict[str, float], int, int]:
+        p, site = self.params, self.ctx.site
+        cpus = p.cpus_per_trial or site.hpo.cpus_per_trial
+        gpus = p.gpus_per_trial if p.gpus_per_trial is not None else site.hpo.gpus_per_trial
+        ranks = p.ranks_per_trial or max(1, gpus)
+        resources = {"cpu": float(cpus)}
+        if gpus:
+            resources["gpu" if site.hpo.accelerator_resource == "GPU" else "HPU"] = float(gpus)
+        return resources, gpus, ranks
+
+    def search(self, nodes: list[dict]) -> dict:
+        from ray import tune
+
+        from ..hpo import results, search_space, searchers
+        from ..hpo.trial import FAILURE, TrialSetup, run_trial
+
+        ctx, p = self.ctx, self.params
+        resources, gpus, ranks = self.trial_resources()
+        setup = TrialSetup(str(ctx.campaign_dir), ctx.stage, p.train, p.max_t, ranks, p.metric)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
+        storage = ctx.stage_dir / "tune"
+        experiment = storage / "search"
+        if tune.Tuner.can_restore(str(experiment)):
+            if p.restart_errored:
+                for failure in (ctx.stage_dir / "trials").glob(f"*/{FAILURE}"):
+                    failure.unlink()
+            ctx.log(f"resuming the search from {experiment}")
+            tuner = tune.Tuner.restore(
+                str(experiment),
+                trainable,
+                resume_unfinished=True,
+                resume_errored=not p.restart_errored,
+                restart_errored=p.restart_errored,
+            )
+        else:
+            searcher, scheduler = searchers.make(p)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    scheduler=scheduler,
+                    num_samples=p.num_samples,
+                    max_concurrent_trials=p.max_concurrent_trials,
+                    trial_dirname_creator=_trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name="search",
+                    storage_path=str(storage),
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
+        grid = tuner.fit()
+        records = results.trial_records(grid, ctx.stage_dir, p.metric, p.mode, p.max_t, gpus)
+        results.write_table(records, ctx.outputs_dir, p.metric, p.max_t)
+        best = results.write_best(records, ctx.stage_dir, setup, p.metric, p.mode)
+        space = search_space.parse(p.search_space)
+        choices = {d.key: d.values for d in search_space.walk(space) if d.kind == "choice"}
+        results.write_hparams(records, ctx.tensorboard_dir, p.metric, choices)
+        counts = {s: sum(r["status"] == s for r in records) for s in ("completed", "stopped", "errored")}
+        ctx.log(f"search done: {len(records)} trials {counts}; best {best and best['trial_id']}")
+        return {
+            "algorithm": p.algorithm,
+            "trials": len(records),
+            **counts,
+            "trial_epochs": sum(r["epochs"] for r in records),
+            "best": None if best is None else {k: best[k] for k in ("trial_id", "epoch", p.metric, "config")},
+            "ray_nodes": [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"]} for n in nodes],
+        }
+
+
+def _slurm_node_name() -> str:
+    import os
+
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
