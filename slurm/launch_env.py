@@ -43,6 +43,12 @@ class TaskEnv:
         first = first_hostname(self.nodelist)
         return resolve_node_address(first)
 
+    def node_address(self) -> str:
+        """This node's IP, as the other nodes of the job reach it."""
+        if self.launcher != "slurm":
+            return "127.0.0.1"
+        return resolve_node_address(os.environ.get("SLURMD_NODENAME") or socket.gethostname())
+
 
 def _int(env: dict[str, str], key: str, default: int) -> int:
     try:

@@ -191,7 +191,9 @@ def connect(address: str, ray_dir: Path, expected_nodes: int, deadline_s: float)
             break
         except (ConnectionError, RuntimeError) as exc:
             if time.monotonic() > deadline:
-                raise RayClusterError(f"could not connect to the Ray head at {address} within {deadline_s:.0f} s: {exc}")
+                raise RayClusterError(
+                    f"could not connect to the Ray head at {address} within {deadline_s:.0f} s: {exc}"
+                ) from exc
             time.sleep(1.0)
     while True:
         alive = [n for n in ray.nodes() if n.get("Alive")]

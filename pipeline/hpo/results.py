@@ -51,9 +51,8 @@ def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: 
         values = [(h["epoch"], h[metric]) for h in history if metric in h]
         best_epoch, best_value = better(values, key=lambda v: v[1]) if values else (None, None)
         wall = float(last.get("time_total_s", 0.0) or 0.0)
-        config = json.loads((stage_dir / "trials" / trial_id / "config.json").read_text()) if (
-            stage_dir / "trials" / trial_id / "config.json"
-        ).exists() else dict(result.config or {})
+        saved = stage_dir / "trials" / trial_id / "config.json"
+        config = json.loads(saved.read_text()) if saved.exists() else dict(result.config or {})
         records.append(
             {
                 "trial_id": trial_id,
@@ -90,9 +89,8 @@ def write_table(records: list[dict], outputs: Path, metric: str, max_t: int) -> 
     writer.writerow(fixed + keys + per_epoch)
     for r in records:
         by_epoch = {h["epoch"]: h.get(metric) for h in r["history"]}
-        writer.writerow(
-            [r[k] for k in fixed] + [r["config"].get(k, "") for k in keys] + [by_epoch.get(e, "") for e in range(1, max_t + 1)]
-        )
+        epochs = [by_epoch.get(e, "") for e in range(1, max_t + 1)]
+        writer.writerow([r[k] for k in fixed] + [r["config"].get(k, "") for k in keys] + epochs)
     atomic_write_text(outputs / "trials.csv", buffer.getvalue())
 
 

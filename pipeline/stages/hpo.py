@@ -5,7 +5,6 @@ Tune's experiment state after a kill or a requeue."""
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -56,25 +55,19 @@ class HpoStage(Stage):
 
     # ---- the allocation ------------------------------------------------------------------
     def _node_spec(self, task: Any):
-        from slurm import launch_env
-
         from ..hpo.ray_cluster import NodeSpec
 
         ctx = self.ctx
         gpus = ctx.resources.gpus_per_node
         gpus = ctx.site.gpus_per_node if gpus == "all" else gpus
         hpu = ctx.site.hpo.accelerator_resource == "HPU"
-        if task.launcher == "slurm":
-            node_ip = launch_env.resolve_node_address(_slurm_node_name())
-        else:
-            node_ip = "127.0.0.1"
         return NodeSpec(
             ray_dir=ctx.stage_dir / "ray",
             token=f"{ctx.campaign_dir}/{ctx.stage}",
             run_key=f"{ctx.job_id or 'local'}.{ctx.attempt}",
             node_rank=task.node_rank if task.launcher == "slurm" else ctx.rank,
             num_nodes=max(1, task.num_nodes),
-            node_ip=node_ip,
+            node_ip=task.node_address(),
             num_cpus=ctx.resources.cpus_per_task,
             num_gpus=0 if hpu else gpus,
             resources={"HPU": float(gpus)} if hpu and gpus else {},
@@ -151,9 +144,3 @@ class HpoStage(Stage):
             "best": None if best is None else {k: best[k] for k in ("trial_id", "epoch", p.metric, "config")},
             "ray_nodes": [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"]} for n in nodes],
         }
-
-
-def _slurm_node_name() -> str:
-    import os
-
-    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
