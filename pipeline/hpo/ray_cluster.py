@@ -10,10 +10,10 @@ with a deadline, never a fixed sleep.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -168,15 +168,24 @@ def serve_until_done(process: subprocess.Popen, spec: NodeSpec) -> None:
     stop(process)
 
 
-def stop(process: subprocess.Popen, grace_s: float = 20.0) -> None:
-    """Stop one node's Ray (its blocking `ray start` takes its processes down with it)."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop one node's Ray: the blocking `ray start` and every process under it (GCS, raylet,
+    trial workers), TERM first, KILL after `grace_s`. Safe to call from a signal handler."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+    process.poll()
 
 
 def connect(address: str, ray_dir: Path, expected_nodes: int, deadline_s: float) -> list[dict]:

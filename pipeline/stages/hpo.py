@@ -5,6 +5,7 @@ Tune's experiment state after a kill or a requeue."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,12 @@ class HpoStage(Stage):
                 shutil.rmtree(spec.temp_dir(), ignore_errors=True)
             return None
         head, address = ray_cluster.start_head(spec)
+        self._cluster = (head, spec)
         ctx.log(f"Ray head at {address}; waiting for {spec.num_nodes} node(s)")
         try:
+            launcher_sigterm = signal.getsignal(signal.SIGTERM)
             nodes = ray_cluster.connect(address, spec.ray_dir, spec.num_nodes, p.ray.start_deadline_s)
+            signal.signal(signal.SIGTERM, launcher_sigterm)  # ray.init took SIGTERM over
             ctx.log(f"Ray cluster ready: {len(nodes)} node(s)")
             return self.search(nodes)
         finally:
@@ -52,6 +56,17 @@ class HpoStage(Stage):
             ray.shutdown()
             ray_cluster.stop(head)
             shutil.rmtree(spec.temp_dir(), ignore_errors=True)
+
+    def checkpoint(self) -> None:
+        """Requeue or cancel: Tune's experiment state is already on disk (it is saved as trials
+        report); take the cluster down now so no trial keeps writing after this job is gone."""
+        from ..hpo import ray_cluster
+
+        cluster = getattr(self, "_cluster", None)
+        if cluster is not None:
+            head, spec = cluster
+            atomic_write_text(spec.done_file, "stopped\n")
+            ray_cluster.stop(head, grace_s=3.0)
 
     # ---- the allocation ------------------------------------------------------------------
     def _node_spec(self, task: Any):

@@ -1,14 +1,48 @@
-"""The `train` stage kind: any registered model on staged data with DeepSpeed."""
+"""The `train` stage kind: any registered model on staged data with DeepSpeed.
+
+When the stage needs an `hpo` stage, the searched keys of the best trial's configuration are
+set on this stage's parameters (everything else — epochs, batching, data — stays as written
+here), and with `init_from: hpo_best` training starts from that trial's best weights.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from ..stage import Stage
 
 
 class TrainStage(Stage):
-    def run(self) -> dict:
-        from ..training.trainer import Trainer
+    def hpo_best(self) -> dict | None:
+        found = [
+            self.ctx.upstream_outputs(name) / "best.json"
+            for name in self.ctx.upstream
+            if (self.ctx.upstream_outputs(name) / "best.json").is_file()
+        ]
+        if len(found) > 1:
+            raise ValueError(f"stage {self.ctx.stage!r} needs more than one hpo stage: {[str(p) for p in found]}")
+        return json.loads(found[0].read_text()) if found else None
 
-        summary = Trainer(self.ctx, self.params).fit()
+    def run(self) -> dict:
+        from ..hpo.search_space import apply
+        from ..training.trainer import Trainer
+        from .train_params import TrainParams
+
+        params, init = self.params, None
+        best = self.hpo_best()
+        if best is not None:
+            params = TrainParams.model_validate(apply(best["config"], params.model_dump(mode="json")))
+            self.ctx.log(f"configuration of hpo trial {best['trial_id']}: {best['config']}")
+            if params.init_from == "hpo_best":
+                if not best.get("weights"):
+                    raise FileNotFoundError(f"hpo trial {best['trial_id']} exported no weights to start from")
+                init = Path(best["weights"])
+        elif params.init_from == "hpo_best":
+            raise ValueError(f"stage {self.ctx.stage!r}: init_from: hpo_best needs an hpo stage in `needs`")
+        summary = Trainer(self.ctx, params, init_weights=init).fit()
         self.ctx.log(f"training done: {summary['steps']} steps, best validation loss {summary['best_val_loss']}")
+        if best is not None:
+            summary["hpo_trial"] = best["trial_id"]
+            summary["hpo_config"] = best["config"]
         return summary

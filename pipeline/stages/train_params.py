@@ -46,6 +46,9 @@ class TrainParams(Strict):
         "fail", description="A non-finite loss stops the run, or skips the batch."
     )
     local_copy: bool = Field(False, description="Copy the shards to node-local $TMPDIR first (sha256-checked).")
+    init_from: Literal["scratch", "hpo_best"] = Field(
+        "scratch", description="Start from random weights, or from the best weights of the hpo stage needed."
+    )
     deepspeed: dict[str, Any] = Field(
         default_factory=dict, description="Raw DeepSpeed config merged over the generated one."
     )

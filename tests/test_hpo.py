@@ -1,0 +1,197 @@
+"""The hpo stage: ASHA and BOHB searches with real Ray Tune over real training trials on staged
+data, the trials table and HParams sessions read back from the event files, a diverging trial
+errored while the search goes on, kill + resume without rerunning finished trials, the best
+configuration handed to a downstream train stage, and Ray across the devcluster's two nodes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.data.staging import stage_files
+from pipeline.stages.physics_params import StageDataParams
+
+from .conftest import run_cli, status_json, wait_until, write_workflow
+from .physics_fixtures import write_files
+
+TINY_GNN = {"kind": "gnn_lsh", "width": 16, "depth": 1, "head_width": 16, "bin_size": 16, "distance_dim": 8}
+BRANCHING_SPACE = {
+    "optimizer.lr": {"loguniform": [1.0e-4, 1.0e-2]},
+    "model.kind": {
+        "choice": {
+            "gnn_lsh": {"model.width": {"choice": [16, 32]}},
+            "kernel_transformer": {"model.num_random_features": {"randint": [8, 32]}},
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("hpodata")
+    files = write_files(directory, ["ee_qq", "ee_tt", "ee_qq"], events=16, levels=("clusters",))
+    params = StageDataParams(split={"train": 0.67, "val": 0.33, "test": 0.0}, max_events_per_shard=8)
+    stage_files(files, directory / "staged", params, log=lambda m: None)
+    return directory / "staged" / "manifest.json"
+
+
+def hpo_stage(manifest: Path, algorithm: str, **params) -> dict:
+    base = {
+        "algorithm": algorithm,
+        "num_samples": 6,
+        "max_t": 3,
+        "reduction_factor": 2,
+        "seed": 5,
+        "train": {"model": dict(TINY_GNN), "data": str(manifest), "batch_size": 4, "seed": 3},
+        "search_space": BRANCHING_SPACE,
+    }
+    return {"kind": "hpo", "params": {**base, **params}, "resources": {"cpus_per_task": 2, "time": "00:20:00"}}
+
+
+def trials_csv(campaign: Path) -> list[dict]:
+    with open(campaign / "stages" / "hpo" / "outputs" / "trials.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def hparams_sessions(campaign: Path) -> dict[str, dict]:
+    """trial run -> the hyperparameters of its HParams session, read from the event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    sessions = {}
+    for run in sorted((campaign / "tensorboard" / "hpo").iterdir()):
+        accumulator = EventAccumulator(str(run))
+        accumulator.Reload()
+        for content in accumulator.PluginTagToContent("hparams").values():
+            data = plugin_data_pb2.HParamsPluginData.FromString(content)
+            if data.HasField("session_start_info"):
+                hparams = data.session_start_info.hparams
+                sessions[run.name] = {k: v.string_value or v.number_value for k, v in hparams.items()}
+    return sessions
+
+
+def test_invalid_search_spaces_are_refused_at_submit_with_the_key(tmp_path, manifest):
+    cases = [
+        ({"optimizer.lr": {"normal": [0, 1]}}, "optimizer.lr: unknown distribution 'normal'"),
+        ({"model.width": {"choice": []}}, "model.width: empty choice"),
+        ({"optimizer.lr": {"uniform": [0.1, 0.01]}}, "optimizer.lr: low 0.1 must be below high 0.01"),
+        ({"dropout": {"uniform": [0.0, 0.5]}}, "dropout: not a training parameter"),
+        ({"model.heads": {"choice": [2, 4]}}, "model.heads: not a hyperparameter of gnn_lsh"),
+    ]
+    for space, message in cases:
+        workflow = {"name": "bad", "stages": {"hpo": hpo_stage(manifest, "asha", search_space=space)}}
+        result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
+        assert result.returncode == 2, (space, result.stderr)
+        assert "stages.hpo.params" in result.stderr and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "campaigns" / "bad").exists()
+
+
+def test_asha_search_errors_a_diverging_trial_and_hands_its_best_to_train(tmp_path, manifest):
+    stage = hpo_stage(manifest, "asha", points=[{"optimizer.lr": 1.0e30, "model.kind": "gnn_lsh", "model.width": 16}])
+    train = {
+        "kind": "train",
+        "needs": ["hpo"],
+        "params": {
+            "model": dict(TINY_GNN),
+            "data": str(manifest),
+            "epochs": 1,
+            "batch_size": 4,
+            "init_from": "hpo_best",
+        },
+        "resources": {"time": "00:20:00"},
+    }
+    workflow = {"name": "asha", "stages": {"hpo": stage, "train": train}}
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    campaign = tmp_path / "campaigns" / "asha"
+
+    rows = trials_csv(campaign)
+    assert len(rows) == 6
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("errored") == 1 and statuses.count("stopped") >= 1, statuses
+    errored = next(r for r in rows if r["status"] == "errored")
+    assert float(errored["optimizer.lr"]) == 1.0e30 and "NonFiniteLoss" in errored["reason"]
+    for row in rows:
+        if row["status"] == "completed":
+            assert int(row["epochs"]) == 3 and all(row[f"val_loss@{e}"] for e in (1, 2, 3))
+        assert row["model.kind"] in ("gnn_lsh", "kernel_transformer")
+        assert (row["model.width"] == "") == (row["model.kind"] == "kernel_transformer")  # branch-only keys
+
+    sessions = hparams_sessions(campaign)
+    assert sorted(sessions) == sorted(r["trial_id"] for r in rows)
+    for row in rows:
+        assert sessions[row["trial_id"]]["model.kind"] == row["model.kind"]
+        assert sessions[row["trial_id"]]["optimizer.lr"] == pytest.approx(float(row["optimizer.lr"]))
+
+    best = json.loads((campaign / "stages" / "hpo" / "outputs" / "best.json").read_text())
+    finished = [r for r in rows if r["val_loss_best"]]
+    assert best["val_loss"] == pytest.approx(min(float(r["val_loss_best"]) for r in finished))
+    assert Path(best["weights"]).is_file()
+    summary = json.loads((campaign / "stages" / "train" / "result.json").read_text())
+    assert summary["hpo_trial"] == best["trial_id"] and summary["hpo_config"] == best["config"]
+    train_log = (campaign / "stages" / "train" / "logs" / "stage.log").read_text()
+    assert f"initial weights from {best['weights']}" in train_log
+
+
+def _finished_trials(campaign: Path, max_t: int) -> set[str]:
+    finished = set()
+    for latest in (campaign / "stages" / "hpo" / "trials").glob("*/checkpoints/LATEST.json"):
+        if json.loads(latest.read_text())["epoch"] >= max_t:
+            finished.add(latest.parent.parent.name)
+    return finished
+
+
+def _log_times(trial_dir: Path) -> list[float]:
+    lines = (trial_dir / "logs" / "stage.log").read_text().splitlines()
+    return [dt.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp() for line in lines]
+
+
+@pytest.mark.parametrize("algorithm", ["bohb", "asha"])
+def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path, manifest, algorithm):
+    workflow = {"name": "resume", "stages": {"hpo": hpo_stage(manifest, algorithm, num_samples=8)}}
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    campaign = tmp_path / "campaigns" / "resume"
+    finished = wait_until(lambda: len(_finished_trials(campaign, 3)) >= 2 and _finished_trials(campaign, 3), 300)
+    result = run_cli("cancel", str(campaign), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    killed_at = dt.datetime.now().timestamp()
+    assert status_json(campaign)["stages"]["hpo"]["state"] == "CANCELLED"
+    started_before = {p.name for p in (campaign / "stages" / "hpo" / "trials").iterdir()}
+    assert len(started_before) < 8
+
+    result = run_cli("resume", str(campaign), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = trials_csv(campaign)
+    assert len(rows) == 8 and not [r for r in rows if r["status"] == "errored"], rows
+    for trial in finished:  # finished before the kill: not one line written since
+        assert max(_log_times(campaign / "stages" / "hpo" / "trials" / trial)) < killed_at
+        assert next(r for r in rows if r["trial_id"] == trial)["epochs"] == "3"
+    log = (campaign / "stages" / "hpo" / "logs" / "stage.log").read_text()
+    assert "resuming the search" in log
+    assert (
+        sum(int(r["epochs"]) for r in rows)
+        == json.loads((campaign / "stages" / "hpo" / "result.json").read_text())["trial_epochs"]
+    )
+
+
+@pytest.mark.slurm
+def test_two_node_search_on_the_devcluster_uses_both_nodes(devcluster, tmp_path, manifest):
+    stage = hpo_stage(manifest, "asha", num_samples=4, max_t=2, ranks_per_trial=2, cpus_per_trial=2)
+    stage["resources"]["nodes"] = 2
+    workflow = {"name": "ray2", "stages": {"hpo": stage}}
+    result = run_cli(
+        "submit", str(write_workflow(tmp_path, workflow)), "--site", devcluster, "--wait", "--poll", "1", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    campaign = tmp_path / "campaigns" / "ray2"
+    summary = json.loads((campaign / "stages" / "hpo" / "result.json").read_text())
+    nodes = {n["node_id"] for n in summary["ray_nodes"]}
+    assert len(nodes) == 2
+    rows = trials_csv(campaign)
+    assert len(rows) == 4 and {r["node_id"] for r in rows} == nodes  # a 2-CPU trial fills a node: both used
