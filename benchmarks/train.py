@@ -26,7 +26,7 @@ MODEL = {"kind": "gnn_lsh", "width": 64, "depth": 2, "head_width": 64, "bin_size
 BATCH = 4
 
 
-def make_data(directory: Path, events: int) -> Path:
+def make_data(directory: Path, events: int, split: dict | None = None) -> Path:
     from pipeline.data.staging import stage_files
     from pipeline.physics.detector_spec import DetectorSpec
     from pipeline.physics.generator import generate
@@ -44,7 +44,7 @@ def make_data(directory: Path, events: int) -> Path:
             writer.add(simulate_event(particles, DetectorSpec(), rng), {"event_id": i, "process_id": 0, "seed": index})
         writer.close()
         files.append(path)
-    params = StageDataParams(split={"train": 1.0, "val": 0.0, "test": 0.0})
+    params = StageDataParams(split=split or {"train": 1.0, "val": 0.0, "test": 0.0})
     stage_files(files, directory / "staged", params, log=lambda m: None)
     return directory / "staged" / "manifest.json"
 

@@ -41,7 +41,7 @@ def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: 
         history = [
             {
                 "epoch": int(row["training_iteration"]),
-                **{k: row.get(k) for k in ("val_loss", "train_loss", "step") if _finite(row.get(k))},
+                **{k: row.get(k) for k in ("val_loss", "train_loss", "step", "reported_at") if _finite(row.get(k))},
             }
             for row in rows
         ]
@@ -76,6 +76,26 @@ def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def set_aside_orphans(records: list[dict], stage_dir: Path, tensorboard_dir: Path) -> list[str]:
+    """Trials a killed search had started after its last saved state are unknown to the resumed
+    one (it drew their replacements anew): move their files out of the table's way."""
+    known = {r["trial_id"] for r in records}
+    moved = []
+    for trial_dir in sorted((stage_dir / "trials").iterdir()) if (stage_dir / "trials").is_dir() else []:
+        if trial_dir.name in known or trial_dir.name == "orphaned":
+            continue
+        for source, target in (
+            (trial_dir, stage_dir / "trials" / "orphaned" / trial_dir.name),
+            (tensorboard_dir / "hpo" / trial_dir.name, tensorboard_dir / "hpo-orphaned" / trial_dir.name),
+        ):
+            if source.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(target, ignore_errors=True)
+                source.rename(target)
+        moved.append(trial_dir.name)
+    return moved
 
 
 def write_table(records: list[dict], outputs: Path, metric: str, max_t: int) -> None:

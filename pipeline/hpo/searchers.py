@@ -15,6 +15,7 @@ import pickle
 from typing import Any
 
 import numpy as np
+from ray.tune.schedulers import HyperBandForBOHB
 from ray.tune.search import Searcher
 from ray.tune.search.bohb import TuneBOHB
 
@@ -63,15 +64,55 @@ class ConditionalBOHB(TuneBOHB):
         raw = super().suggest(trial_id)
         return None if raw is None else ss.from_configspace(self.dimensions, raw)
 
+    # Upstream TuneBOHB forgets a trial's parameters when it completes, and its saved state can
+    # predate a trial that Tune's restored experiment state still runs: after Tuner.restore a
+    # result for such a trial raised KeyError (ray-project/ray#39900). The trial's own config,
+    # sent with every result, gives the parameters back.
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self.trial_to_params:
+            config = result.get("config") or {
+                key.split("/", 1)[1]: value for key, value in result.items() if key.startswith("config/")
+            }
+            self.trial_to_params[trial_id] = ss.configspace_names(self.dimensions, config)
+        super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.trial_to_params.pop(trial_id, None)
+        self.paused.discard(trial_id)
+        self.running.discard(trial_id)
+
+
+class ResumableHyperBandForBOHB(HyperBandForBOHB):
+    """HyperBandForBOHB that survives Tuner.restore. Tune restores trials but not this
+    scheduler's brackets: every restored trial is added to fresh brackets. Upstream, finished
+    trials went into those brackets too and were waited on forever, and trials paused at max_t
+    were never ended, so a restored search could hang with every trial PAUSED. Here finished
+    trials stay out of the brackets, and a trial that has had its full budget is stopped."""
+
+    def on_trial_add(self, runner: Any, trial: Any) -> None:
+        from ray.tune.experiment import Trial
+
+        if trial.status in (Trial.TERMINATED, Trial.ERROR):
+            return
+        super().on_trial_add(runner, trial)
+
+    def on_trial_result(self, runner: Any, trial: Any, result: dict) -> str:
+        from ray.tune.schedulers import TrialScheduler
+
+        decision = super().on_trial_result(runner, trial, result)
+        if result.get(self._time_attr, 0) >= self._max_t_attr:
+            return TrialScheduler.STOP
+        return decision
+
 
 def make(params: Any) -> tuple[Searcher, Any]:
-    from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB
+    from ray.tune.schedulers import ASHAScheduler
 
     space = ss.parse(params.search_space)
     common = {"metric": params.metric, "mode": params.mode}
     if params.algorithm == "bohb":
         searcher = ConditionalBOHB(space, params.points, params.seed, **common)
-        scheduler = HyperBandForBOHB(max_t=params.max_t, reduction_factor=params.reduction_factor, **common)
+        scheduler = ResumableHyperBandForBOHB(max_t=params.max_t, reduction_factor=params.reduction_factor, **common)
     else:
         searcher = RandomSearch(space, params.points, params.seed, **common)
         scheduler = ASHAScheduler(

@@ -19,13 +19,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json
+from ..atomic import append_line, atomic_write_json, atomic_write_text
 
 FAILURE = "failure.json"
+REPORTS = "reports.jsonl"  # every epoch this trial reported to Tune, with its checkpoint tag
 
 
 class TrialFailed(RuntimeError):
@@ -107,23 +109,41 @@ def _trainer(setup: TrialSetup, trial_id: str, config: dict[str, Any], rank: int
     return ctx, Trainer(ctx, params, task=_task(rank, world, port), trial=TrialMode(logdir, report))
 
 
-def _prepare(trial_dir: Path, checkpoint) -> None:
-    """Agree with Tune on where this trial stands before any rank loads a checkpoint."""
+def _reports(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+def _prepare(trial_dir: Path, checkpoint) -> list[dict[str, Any]]:
+    """Agree with Tune on where this trial stands before any rank loads a checkpoint; returns
+    the epochs this trial reported that Tune's saved state does not hold yet (to report again,
+    not to train again)."""
     from ..training.checkpoints import CheckpointStore
 
     failure = trial_dir / FAILURE
     if failure.exists():  # deterministic failures are not retried by a resume
         raise TrialFailed(json.loads(failure.read_text())["reason"])
-    checkpoints = trial_dir / "checkpoints"
+    checkpoints, reports = trial_dir / "checkpoints", trial_dir / REPORTS
     if checkpoint is None:
         for sub in ("checkpoints", "outputs"):
             shutil.rmtree(trial_dir / sub, ignore_errors=True)  # Tune starts this trial from scratch
-        return
+        reports.unlink(missing_ok=True)
+        return []
     with checkpoint.as_directory() as directory:
         pointer = json.loads((Path(directory) / "pointer.json").read_text())
-    latest = json.loads((checkpoints / "LATEST.json").read_text()) if (checkpoints / "LATEST.json").exists() else None
-    if latest is None or latest["epoch"] != pointer["epoch"]:
-        CheckpointStore(checkpoints, 0, 1, 0).rewind(pointer["tag"])
+    history = _reports(reports)
+    ahead = [r for r in history if r["epoch"] > pointer["epoch"]]
+    if not all((checkpoints / r["checkpoint_tag"]).is_dir() for r in ahead):
+        ahead = []
+    known_epoch, known_tag = pointer["epoch"], pointer["tag"]
+    if ahead:
+        known_epoch, known_tag = ahead[-1]["epoch"], ahead[-1]["checkpoint_tag"]
+    latest_file = checkpoints / "LATEST.json"
+    latest = json.loads(latest_file.read_text()) if latest_file.exists() else None
+    if latest is None or latest["epoch"] != known_epoch:
+        CheckpointStore(checkpoints, 0, 1, 0).rewind(known_tag)
+    kept = [r for r in history if r["epoch"] <= known_epoch]
+    atomic_write_text(reports, "".join(json.dumps(r) + "\n" for r in kept))
+    return ahead
 
 
 def _spawn_ranks(setup: TrialSetup, trial_id: str, config: dict[str, Any], world: int, port: int):
@@ -169,17 +189,24 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     node_id = ray.get_runtime_context().get_node_id()
     port = free_port()
 
-    def report(record: dict[str, Any]) -> None:
+    def send(record: dict[str, Any]) -> None:
         metrics = {k: v for k, v in record.items() if k != "checkpoint_tag" and v is not None}
-        metrics["node_id"] = node_id
         with tempfile.TemporaryDirectory() as directory:
             pointer = json.loads((ctx.checkpoints_dir / record["checkpoint_tag"] / "pointer.json").read_text())
             (Path(directory) / "pointer.json").write_text(json.dumps(pointer))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
+    def report(record: dict[str, Any]) -> None:
+        # the node, and the wall clock that orders the epochs of concurrent trials
+        record = {**record, "node_id": node_id, "reported_at": time.time()}
+        append_line(ctx.stage_dir / REPORTS, json.dumps(record))
+        send(record)
+
     params = trial_params(setup, config)
     ctx = trial_context(setup, trial_id, params, 0, setup.ranks)
-    _prepare(ctx.stage_dir, tune.get_checkpoint())
+    for record in _prepare(ctx.stage_dir, tune.get_checkpoint()):
+        ctx.log(f"epoch {record['epoch']} reported again (trained before the search was interrupted)")
+        send(record)
     children = _spawn_ranks(setup, trial_id, config, setup.ranks, port) if setup.ranks > 1 else []
     stopping = threading.Event()
     if children:

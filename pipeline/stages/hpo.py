@@ -4,6 +4,7 @@ Tune's experiment state after a kill or a requeue."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -110,6 +111,7 @@ class HpoStage(Stage):
         resources, gpus, ranks = self.trial_resources()
         setup = TrialSetup(str(ctx.campaign_dir), ctx.stage, p.train, p.max_t, ranks, p.metric)
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
+        os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = str(p.ray.state_every_s)
         storage = ctx.stage_dir / "tune"
         experiment = storage / "search"
         if tune.Tuner.can_restore(str(experiment)):
@@ -144,6 +146,8 @@ class HpoStage(Stage):
             )
         grid = tuner.fit()
         records = results.trial_records(grid, ctx.stage_dir, p.metric, p.mode, p.max_t, gpus)
+        for orphan in results.set_aside_orphans(records, ctx.stage_dir, ctx.tensorboard_dir):
+            ctx.log(f"trial {orphan} started after the search's last saved state: set aside under trials/orphaned")
         results.write_table(records, ctx.outputs_dir, p.metric, p.max_t)
         best = results.write_best(records, ctx.stage_dir, setup, p.metric, p.mode)
         space = search_space.parse(p.search_space)

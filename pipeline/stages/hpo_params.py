@@ -14,7 +14,11 @@ class RaySettings(Strict):
     start_deadline_s: PositiveFloat = Field(
         180.0, description="Seconds for the head to come up and every node of the allocation to join."
     )
-    object_store_mb: PositiveInt | None = Field(None, description="Object store per node (default: Ray's).")
+    state_every_s: PositiveFloat = Field(
+        2.0,
+        description="How often Tune saves the search's state. Trials' epochs are never lost to a kill "
+        "(each trial keeps its own record); a trial started after the last save is set aside and drawn anew.",
+    )
 
 
 class HpoParams(Strict):
