@@ -189,6 +189,12 @@ def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
             kind.params.model_validate(stage.params)
         except ValidationError as exc:
             raise spec_error(exc, kind.params, source, prefix=f"stages.{name}.params") from None
+        if kind.one_task_per_node and stage.resources.tasks_per_node != 1:
+            raise SpecError(
+                source,
+                f"stages.{name}.resources.tasks_per_node",
+                f"a {stage.kind} stage runs one task per node (it starts its own processes there); set 1",
+            )
         for upstream in stage.needs:
             if upstream not in workflow.stages:
                 raise SpecError(

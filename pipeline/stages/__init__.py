@@ -25,6 +25,7 @@ class StageKind:
     params: type[BaseModel]
     impl: str  # "package.module:Class", a subclass of pipeline.stage.Stage
     summary: str
+    one_task_per_node: bool = False  # the kind starts its own processes per node (Ray)
 
     def load(self) -> type:
         module_name, _, attr = self.impl.partition(":")
@@ -88,6 +89,7 @@ register(
         name="hpo",
         params=HpoParams,
         impl="pipeline.stages.hpo:HpoStage",
+        one_task_per_node=True,
         summary="ASHA or BOHB search over train configurations with Ray Tune across the job's nodes (resumable).",
     )
 )
