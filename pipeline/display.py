@@ -86,6 +86,12 @@ def report_text(store: CampaignStore, observation: Observation) -> str:
     if results:
         lines += ["", "Stage results:", *results]
     report_dir = store.root / "report"
+    metrics_file = report_dir / "metrics.json"
+    if metrics_file.is_file():
+        from .evaluation.report import table_text
+
+        metrics = json.loads(metrics_file.read_text())
+        lines += ["", f"Physics performance ({metrics['events']} {metrics['split']} events):", table_text(metrics)]
     files = sorted(p for p in report_dir.rglob("*") if p.is_file()) if report_dir.is_dir() else []
     lines += ["", f"Report files in {report_dir}:" if files else f"No report files yet in {report_dir}."]
     lines += [f"  {p.relative_to(report_dir)}" for p in files]

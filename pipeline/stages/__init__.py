@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from .evaluate_params import EvaluateParams
 from .hpo_params import HpoParams
 from .physics_params import GenerateParams, StageDataParams
 from .python_params import PythonParams
@@ -91,5 +92,13 @@ register(
         impl="pipeline.stages.hpo:HpoStage",
         one_task_per_node=True,
         summary="ASHA or BOHB search over train configurations with Ray Tune across the job's nodes (resumable).",
+    )
+)
+register(
+    StageKind(
+        name="evaluate",
+        params=EvaluateParams,
+        impl="pipeline.stages.evaluate:EvaluateStage",
+        summary="Trained models and the rule-based baseline on the test split: particle, jet and MET metrics; report/.",
     )
 )

@@ -1,0 +1,68 @@
+"""Parameters of the `evaluate` stage kind (validated at submit time, without torch)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+
+from ..spec import Strict
+
+
+class JetParams(Strict):
+    algorithm: Literal["ee_genkt", "ee_kt"] = Field("ee_genkt", description="fastjet e+e- algorithm.")
+    radius: PositiveFloat = Field(0.4, description="Jet radius R.")
+    p: float = Field(-1.0, description="Generalised-kt exponent: -1 anti-kt, 0 Cambridge/Aachen, 1 kt.")
+    min_pt: float = Field(5.0, ge=0, description="Jets below this pT (GeV) are dropped.")
+    match_dr: PositiveFloat = Field(0.1, description="Reco-gen jet matching: largest Delta R.")
+
+
+class EvaluateParams(Strict):
+    models: list[str] = Field(
+        default_factory=list,
+        description="Upstream train or hpo stages whose models are evaluated (default: every one in needs).",
+    )
+    data: str | None = Field(None, description="manifest.json; default: the upstream stage_data's.")
+    split: Literal["test", "val", "train"] = Field("test", description="Split evaluated.")
+    max_events: PositiveInt | None = Field(None, description="Evaluate at most this many events.")
+    batch_size: PositiveInt = Field(16, description="Events per inference batch.")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="Inference precision.")
+    jets: JetParams = Field(default_factory=JetParams, description="Jet clustering and matching.")
+    jet_pt_bins: list[float] = Field(
+        [5.0, 10.0, 20.0, 40.0, 80.0, 200.0], min_length=2, description="Generator jet pT bin edges (GeV)."
+    )
+    bootstrap: NonNegativeInt = Field(50, description="Bootstrap resamples for the uncertainties (0: none).")
+    baseline: dict[str, Any] = Field(
+        default_factory=dict, description="pipeline.evaluation.baseline_pf.BaselineConfig fields."
+    )
+    detector: dict[str, Any] = Field(
+        default_factory=dict, description="Detector overrides, as given to the generate stage (track extrapolation)."
+    )
+    seed: NonNegativeInt = Field(0, description="Bootstrap seed.")
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from ..evaluation.baseline_pf import BaselineConfig
+
+        valid = {f.name for f in dataclasses.fields(BaselineConfig)}
+        unknown = sorted(set(value) - valid)
+        if unknown:
+            raise ValueError(f"unknown baseline setting(s) {unknown} (valid: {', '.join(sorted(valid))})")
+        return value
+
+    @field_validator("detector")
+    @classmethod
+    def _detector(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from ..physics.detector_spec import DetectorSpec
+
+        DetectorSpec.model_validate(value)
+        return value
+
+    @field_validator("jet_pt_bins")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(value[:-1], value[1:], strict=True)):
+            raise ValueError("bin edges must increase")
+        return value
