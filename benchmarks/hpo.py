@@ -106,6 +106,7 @@ def main() -> None:
         records = run["records"]
         total = sum(r["epochs"] for r in records)
         reached = epochs_to_reach(records, target)
+        within = epochs_to_reach(records, target * 1.01)
         own = sum(r["wall_s"] for r in records)
         overhead = (run["wall_s"] * CONCURRENCY - own) / len(records)
         best = min(r["val_loss_best"] for r in records if r["val_loss_best"] is not None)
@@ -114,6 +115,8 @@ def main() -> None:
             "trial_epochs": total,
             "epochs_to_reach_random_best": reached,
             "fraction_of_random_compute": None if reached is None else reached / random_compute,
+            "epochs_to_within_1pct_of_random_best": within,
+            "fraction_within_1pct": None if within is None else within / random_compute,
             "stopped_early": sum(r["status"] == "stopped" for r in records),
             "search_wall_s": round(run["wall_s"], 1),
             "overhead_per_trial_s": round(overhead, 2),
