@@ -30,7 +30,12 @@ CASES = {
     "unknown top-level field": (mutate("colour", "blue"), [], "colour", "unknown field"),
     "unknown resources field": (mutate("stages.a.resources.gpu", 1), [], "stages.a.resources.gpu", "valid:"),
     "wrong type": (mutate("stages.a.resources.nodes", "many"), [], "stages.a.resources.nodes", "integer"),
-    "unknown stage kind": (mutate("stages.a.kind", "no_such_kind"), [], "stages.a.kind", "available: generate, python"),
+    "unknown stage kind": (
+        mutate("stages.a.kind", "no_such_kind"),
+        [],
+        "stages.a.kind",
+        "available: evaluate, generate, hpo, python, stage_data, train",
+    ),
     "needs a missing stage": (mutate("stages.b.needs", ["ghost"]), [], "stages.b.needs", "ghost"),
     "cycle": (mutate("stages.a.needs", ["b"]), [], "stages", "cycle"),
     "malformed time limit": (

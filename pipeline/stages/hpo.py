@@ -142,6 +142,9 @@ class HpoStage(Stage):
                     storage_path=str(storage),
                     verbose=0,
                     failure_config=tune.FailureConfig(max_failures=0),
+                    # Tune writes its state in a driver staging dir and copies it here at most every
+                    # sync_period (300 s by default): a kill in between resumed from a stale state.
+                    sync_config=tune.SyncConfig(sync_period=max(1, round(p.ray.state_every_s))),
                 ),
             )
         grid = tuner.fit()
