@@ -83,3 +83,16 @@ class WorkflowSpec(Strict):
 
     def needs_graph(self) -> dict[str, list[str]]:
         return {name: list(stage.needs) for name, stage in self.stages.items()}
+
+
+def dataclass_settings(value: dict[str, Any], cls: type, label: str) -> dict[str, Any]:
+    """A dict of settings for a (torch-free) dataclass: unknown keys name the valid ones; the
+    dataclass's own checks run. Returns the dict unchanged."""
+    import dataclasses
+
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - valid)
+    if unknown:
+        raise ValueError(f"unknown {label} setting(s) {unknown} (valid: {', '.join(sorted(valid))})")
+    cls(**value)
+    return value

@@ -59,6 +59,16 @@ class StageContext:
         except KeyError:
             raise KeyError(f"stage {self.stage!r} does not need {name!r} (needs: {sorted(self.upstream)})") from None
 
+    def manifest(self, explicit: str | None, purpose: str) -> Path:
+        """The staged data: `explicit` (params.data) if given, else an upstream stage_data's manifest."""
+        if explicit:
+            return Path(explicit)
+        for name in self.upstream:
+            candidate = self.upstream_outputs(name) / "manifest.json"
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"no data {purpose}: set params.data or need a stage_data stage")
+
     def log(self, message: str) -> None:
         """Append a timestamped line to the stage's own log (logs/stage.log) and print it."""
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")

@@ -12,11 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data.staging import stage_files
-from pipeline.stages.physics_params import StageDataParams
-
 from .conftest import run_cli, status_json, wait_until, write_workflow
-from .physics_fixtures import write_files
+from .physics_fixtures import small_training_set
 
 TINY_GNN = {"kind": "gnn_lsh", "width": 16, "depth": 1, "head_width": 16, "bin_size": 16, "distance_dim": 8}
 BRANCHING_SPACE = {
@@ -32,11 +29,7 @@ BRANCHING_SPACE = {
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("hpodata")
-    files = write_files(directory, ["ee_qq", "ee_tt", "ee_qq"], events=16, levels=("clusters",))
-    params = StageDataParams(split={"train": 0.67, "val": 0.33, "test": 0.0}, max_events_per_shard=8)
-    stage_files(files, directory / "staged", params, log=lambda m: None)
-    return directory / "staged" / "manifest.json"
+    return small_training_set(tmp_path_factory.mktemp("hpodata"))
 
 
 def hpo_stage(manifest: Path, algorithm: str, **params) -> dict:

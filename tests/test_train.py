@@ -16,22 +16,16 @@ import yaml
 
 from pipeline.data.sampler import BucketBatchSampler
 from pipeline.data.shards import SHARD_KEYS
-from pipeline.data.staging import stage_files
-from pipeline.stages.physics_params import StageDataParams
 
 from .conftest import run_cli, status_json, wait_until, write_workflow
-from .physics_fixtures import write_files
+from .physics_fixtures import small_training_set
 
 SLURM_CONF = "/tmp/colliderflow-devcluster/etc/slurm.conf"
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("traindata")
-    files = write_files(directory, ["ee_qq", "ee_tt", "ee_qq"], events=16, levels=("clusters",))
-    params = StageDataParams(split={"train": 0.67, "val": 0.33, "test": 0.0}, max_events_per_shard=8)
-    stage_files(files, directory / "staged", params, log=lambda m: None)
-    return directory / "staged" / "manifest.json"
+    return small_training_set(tmp_path_factory.mktemp("traindata"))
 
 
 def train_workflow(name: str, manifest, **params) -> dict:

@@ -27,15 +27,6 @@ class EvaluateStage(Stage):
                 raise FileNotFoundError(f"stage {name!r} has no trained model ({outputs}/model.pt or best/model.pt)")
         return found
 
-    def manifest(self) -> Path:
-        if self.params.data:
-            return Path(self.params.data)
-        for name in self.ctx.upstream:
-            candidate = self.ctx.upstream_outputs(name) / "manifest.json"
-            if candidate.is_file():
-                return candidate
-        raise FileNotFoundError("no data to evaluate: set params.data or need a stage_data stage")
-
     def run(self) -> dict:
         from ..evaluation import candidates, inference, metrics, report
         from ..evaluation.baseline_pf import BaselineConfig, reconstruct
@@ -43,7 +34,7 @@ class EvaluateStage(Stage):
         from ..training.accelerator import accelerator_for
 
         ctx, p = self.ctx, self.params
-        manifest = self.manifest()
+        manifest = ctx.manifest(p.data, "to evaluate")
         events = inference.load_events(manifest, p.split, p.max_events)
         ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {manifest} [{p.split}]")
         features, level = events.manifest["features"], events.manifest["input_level"]

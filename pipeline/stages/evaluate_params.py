@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
-from ..spec import Strict
+from ..spec import Strict, dataclass_settings
 
 
 class JetParams(Strict):
@@ -46,11 +45,7 @@ class EvaluateParams(Strict):
     def _baseline(cls, value: dict[str, Any]) -> dict[str, Any]:
         from ..evaluation.baseline_pf import BaselineConfig
 
-        valid = {f.name for f in dataclasses.fields(BaselineConfig)}
-        unknown = sorted(set(value) - valid)
-        if unknown:
-            raise ValueError(f"unknown baseline setting(s) {unknown} (valid: {', '.join(sorted(valid))})")
-        return value
+        return dataclass_settings(value, BaselineConfig, "baseline")
 
     @field_validator("detector")
     @classmethod

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from ..spec import Strict
+from ..spec import Strict, dataclass_settings
 
 
 class OptimizerParams(Strict):
@@ -66,12 +65,7 @@ class TrainParams(Strict):
     def _known_loss(cls, value: dict[str, Any]) -> dict[str, Any]:
         from models.mlpf.loss_config import LossConfig
 
-        fields = {f.name for f in dataclasses.fields(LossConfig)}
-        unknown = sorted(set(value) - fields)
-        if unknown:
-            raise ValueError(f"unknown loss setting(s) {unknown} (valid: {', '.join(sorted(fields))})")
-        LossConfig(**value)
-        return value
+        return dataclass_settings(value, LossConfig, "loss")
 
     @model_validator(mode="after")
     def _one_batching(self) -> TrainParams:

@@ -82,13 +82,7 @@ class Trainer:
 
     # ---- data -------------------------------------------------------------------------------
     def manifest(self) -> Path:
-        if self.params.data:
-            return Path(self.params.data)
-        for name in self.ctx.upstream:
-            candidate = self.ctx.upstream_outputs(name) / "manifest.json"
-            if candidate.is_file():
-                return candidate
-        raise FileNotFoundError("no training data: set params.data or need a stage_data stage")
+        return self.ctx.manifest(self.params.data, "to train on")
 
     def datasets(self):
         from ..data.dataset import ShardDataset, copy_to_local
