@@ -164,10 +164,13 @@ def match_jets(reco: list[np.ndarray], gen: list[np.ndarray], max_dr: float) -> 
     return np.array(gen_pt), np.array(reco_pt)
 
 
-def jet_metrics(reco_jets, gen_jets, cfg: JetConfig, binning: Binning, samples: int, rng) -> dict:
+def jet_response(reco_jets, gen_jets, cfg: JetConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Generator pT and reco/gen pT of the matched jet pairs."""
     gen_pt, reco_pt = match_jets(reco_jets, gen_jets, cfg.match_dr)
-    response = reco_pt / np.maximum(gen_pt, 1e-12)
-    n_gen = sum(len(g) for g in gen_jets)
+    return gen_pt, reco_pt / np.maximum(gen_pt, 1e-12)
+
+
+def jet_summary(gen_pt: np.ndarray, response: np.ndarray, n_gen: int, binning: Binning, samples: int, rng) -> dict:
     return {
         "gen_jets": int(n_gen),
         "matched": int(len(gen_pt)),
@@ -175,6 +178,11 @@ def jet_metrics(reco_jets, gen_jets, cfg: JetConfig, binning: Binning, samples: 
         "pt_response": summarize(response, samples, rng),
         "pt_response_vs_gen_pt": binned(gen_pt, response, binning.jet_pt, samples, rng),
     }
+
+
+def jet_metrics(reco_jets, gen_jets, cfg: JetConfig, binning: Binning, samples: int, rng) -> dict:
+    gen_pt, response = jet_response(reco_jets, gen_jets, cfg)
+    return jet_summary(gen_pt, response, sum(len(g) for g in gen_jets), binning, samples, rng)
 
 
 # ---- missing transverse momentum ------------------------------------------------------------
@@ -186,18 +194,26 @@ def met(events: list[np.ndarray]) -> np.ndarray:
     return np.array(out)
 
 
-def met_metrics(reco: list[np.ndarray], gen: list[np.ndarray], binning: Binning, samples: int, rng) -> dict:
-    reco_met, gen_met = met(reco), met(gen)
+def met_ratio(reco_met: np.ndarray, gen_met: np.ndarray, binning: Binning) -> tuple[np.ndarray, np.ndarray]:
+    """Generator MET and reco/gen MET of the events whose generator MET reaches binning.met[0]."""
     keep = gen_met >= binning.met[0]
-    response = reco_met[keep] / gen_met[keep]
+    return gen_met[keep], reco_met[keep] / gen_met[keep]
+
+
+def met_summary(reco_met: np.ndarray, gen_met: np.ndarray, binning: Binning, samples: int, rng) -> dict:
+    gen_kept, response = met_ratio(reco_met, gen_met, binning)
     difference = reco_met - gen_met
     q25, q75 = np.percentile(difference, [25, 75]) if len(difference) else (float("nan"), float("nan"))
     return {
         "events": int(len(gen_met)),
-        "events_above_min": int(keep.sum()),
+        "events_above_min": int(len(gen_kept)),
         "min_gen_met": binning.met[0],
         "response": summarize(response, samples, rng),
         "difference_iqr_gev": float(q75 - q25),
-        "response_vs_gen_met": binned(gen_met[keep], response, binning.met, samples, rng),
+        "response_vs_gen_met": binned(gen_kept, response, binning.met, samples, rng),
         "mean_gen_met": float(gen_met.mean()) if len(gen_met) else float("nan"),
     }
+
+
+def met_metrics(reco: list[np.ndarray], gen: list[np.ndarray], binning: Binning, samples: int, rng) -> dict:
+    return met_summary(met(reco), met(gen), binning, samples, rng)

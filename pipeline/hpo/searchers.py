@@ -28,12 +28,9 @@ class RandomSearch(Searcher):
         self.space = space
         self.points = [dict(p) for p in points]
         self.rng = np.random.default_rng(seed)
-        self.suggested: dict[str, dict[str, Any]] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any]:
-        config = self.points.pop(0) if self.points else ss.sample(self.space, self.rng)
-        self.suggested[trial_id] = config
-        return dict(config)
+        return self.points.pop(0) if self.points else ss.sample(self.space, self.rng)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         pass

@@ -41,7 +41,6 @@ class TrialSetup:
     base_train: dict[str, Any]
     max_t: int
     ranks: int
-    metric: str
 
 
 def free_port() -> int:
@@ -100,13 +99,13 @@ def _task(rank: int, world: int, port: int):
     )
 
 
-def _trainer(setup: TrialSetup, trial_id: str, config: dict[str, Any], rank: int, world: int, port: int, report):
+def _trainer(ctx, trial_id: str, port: int, report):
+    """The trial's Trainer on this rank (`ctx` from trial_context) with its own rendezvous."""
     from ..training.trainer import Trainer, TrialMode
 
-    params = trial_params(setup, config)
-    ctx = trial_context(setup, trial_id, params, rank, world)
     logdir = ctx.tensorboard_dir / "hpo" / trial_id
-    return ctx, Trainer(ctx, params, task=_task(rank, world, port), trial=TrialMode(logdir, report))
+    task = _task(ctx.rank, ctx.world_size, port)
+    return Trainer(ctx, ctx.params, task=task, trial=TrialMode(logdir, report))
 
 
 def _reports(path: Path) -> list[dict[str, Any]]:
@@ -124,8 +123,9 @@ def _prepare(trial_dir: Path, checkpoint) -> list[dict[str, Any]]:
         raise TrialFailed(json.loads(failure.read_text())["reason"])
     checkpoints, reports = trial_dir / "checkpoints", trial_dir / REPORTS
     if checkpoint is None:
-        for sub in ("checkpoints", "outputs"):
-            shutil.rmtree(trial_dir / sub, ignore_errors=True)  # Tune starts this trial from scratch
+        for sub in ("checkpoints", "outputs"):  # Tune starts this trial from scratch: empty them
+            shutil.rmtree(trial_dir / sub, ignore_errors=True)
+            (trial_dir / sub).mkdir(parents=True)
         reports.unlink(missing_ok=True)
         return []
     with checkpoint.as_directory() as directory:
@@ -214,8 +214,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     atomic_write_json(ctx.stage_dir / "config.json", config)
     try:
         try:
-            _, trainer = _trainer(setup, trial_id, config, 0, setup.ranks, port, report)
-            trainer.fit()
+            _trainer(ctx, trial_id, port, report).fit()
         except (NonFiniteLoss, torch.OutOfMemoryError, MemoryError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             ctx.log(f"trial failed: {reason}")
@@ -234,8 +233,8 @@ def _rank_main(payload: str) -> None:
     args = json.loads(payload)
     rank, world = int(os.environ["COLLIDERFLOW_TRIAL_RANK"]), int(os.environ["COLLIDERFLOW_TRIAL_WORLD"])
     setup = TrialSetup(**args["setup"])
-    _, trainer = _trainer(setup, args["trial_id"], args["config"], rank, world, args["port"], None)
-    trainer.fit()
+    ctx = trial_context(setup, args["trial_id"], trial_params(setup, args["config"]), rank, world)
+    _trainer(ctx, args["trial_id"], args["port"], None).fit()
 
 
 if __name__ == "__main__":

@@ -75,19 +75,16 @@ class EvaluateStage(Stage):
             "timing": timing,
             "sources": {},
         }
+        n_gen_jets, gen_met = sum(len(j) for j in gen_jets), metrics.met(gen)
         responses = {}
         for name, tables in sources.items():
-            reco_jets = metrics.cluster_jets(tables, jet_cfg)
-            gen_pt, reco_pt = metrics.match_jets(reco_jets, gen_jets, jet_cfg.match_dr)
-            reco_met, gen_met = metrics.met(tables), metrics.met(gen)
-            responses[name] = {
-                "jet": reco_pt / np.maximum(gen_pt, 1e-12),
-                "met": reco_met[gen_met >= binning.met[0]] / gen_met[gen_met >= binning.met[0]],
-            }
+            gen_pt, jet_response = metrics.jet_response(metrics.cluster_jets(tables, jet_cfg), gen_jets, jet_cfg)
+            reco_met = metrics.met(tables)
+            responses[name] = {"jet": jet_response, "met": metrics.met_ratio(reco_met, gen_met, binning)[1]}
             out["sources"][name] = {
                 "particles": metrics.particle_metrics(tables, sources["target"], binning, p.bootstrap, rng),
-                "jets": metrics.jet_metrics(reco_jets, gen_jets, jet_cfg, binning, p.bootstrap, rng),
-                "met": metrics.met_metrics(tables, gen, binning, p.bootstrap, rng),
+                "jets": metrics.jet_summary(gen_pt, jet_response, n_gen_jets, binning, p.bootstrap, rng),
+                "met": metrics.met_summary(reco_met, gen_met, binning, p.bootstrap, rng),
             }
         out["evaluation_events_per_second"] = len(events) * len(sources) / max(time.perf_counter() - began, 1e-9)
         report_dir = ctx.campaign_dir / "report"
