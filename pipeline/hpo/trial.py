@@ -122,14 +122,10 @@ def _prepare(trial_dir: Path, checkpoint) -> list[dict[str, Any]]:
     if failure.exists():  # deterministic failures are not retried by a resume
         raise TrialFailed(json.loads(failure.read_text())["reason"])
     checkpoints, reports = trial_dir / "checkpoints", trial_dir / REPORTS
-    if checkpoint is None:
-        for sub in ("checkpoints", "outputs"):  # Tune starts this trial from scratch: empty them
-            shutil.rmtree(trial_dir / sub, ignore_errors=True)
-            (trial_dir / sub).mkdir(parents=True)
-        reports.unlink(missing_ok=True)
-        return []
-    with checkpoint.as_directory() as directory:
-        pointer = json.loads((Path(directory) / "pointer.json").read_text())
+    pointer = {"epoch": 0, "tag": None}  # Tune holds no checkpoint: it starts the trial from scratch
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            pointer = json.loads((Path(directory) / "pointer.json").read_text())
     history = _reports(reports)
     ahead = [r for r in history if r["epoch"] > pointer["epoch"]]
     if not all((checkpoints / r["checkpoint_tag"]).is_dir() for r in ahead):
@@ -137,6 +133,12 @@ def _prepare(trial_dir: Path, checkpoint) -> list[dict[str, Any]]:
     known_epoch, known_tag = pointer["epoch"], pointer["tag"]
     if ahead:
         known_epoch, known_tag = ahead[-1]["epoch"], ahead[-1]["checkpoint_tag"]
+    if known_tag is None:  # nothing to continue from: an empty start
+        for sub in ("checkpoints", "outputs"):
+            shutil.rmtree(trial_dir / sub, ignore_errors=True)
+            (trial_dir / sub).mkdir(parents=True)
+        reports.unlink(missing_ok=True)
+        return []
     latest_file = checkpoints / "LATEST.json"
     latest = json.loads(latest_file.read_text()) if latest_file.exists() else None
     if latest is None or latest["epoch"] != known_epoch:

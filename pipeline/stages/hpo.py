@@ -117,7 +117,7 @@ class HpoStage(Stage):
         if tune.Tuner.can_restore(str(experiment)):
             if p.restart_errored:
                 for failure in (ctx.stage_dir / "trials").glob(f"*/{FAILURE}"):
-                    failure.unlink()
+                    shutil.rmtree(failure.parent)  # rerun from scratch: none of its record is kept
             ctx.log(f"resuming the search from {experiment}")
             tuner = tune.Tuner.restore(
                 str(experiment),
