@@ -15,7 +15,7 @@ import pickle
 from typing import Any
 
 import numpy as np
-from ray.tune.schedulers import HyperBandForBOHB
+from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.bohb import TuneBOHB
 
@@ -79,7 +79,27 @@ class ConditionalBOHB(TuneBOHB):
         self.running.discard(trial_id)
 
 
-class ResumableHyperBandForBOHB(HyperBandForBOHB):
+REPLAYED_UNTIL = "replayed_until"  # in a result a resumed trial reports again: its last trained epoch
+
+
+class _ReplayAware:
+    """After a kill, Tune's saved state can lag behind a trial: the trial then reports again the
+    epochs it had trained (each with `replayed_until`, the last of them) before it trains on.
+    Those epochs are done work, so only the last of them is a decision point: a scheduler
+    that paused or stopped the trial halfway through them would record fewer epochs than it
+    trained (the trial's own record would be right, Tune's table wrong)."""
+
+    def on_trial_result(self, runner: Any, trial: Any, result: dict) -> str:
+        if result.get(REPLAYED_UNTIL, 0) > result.get(self._time_attr, 0):
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(runner, trial, result)
+
+
+class ResumableASHA(_ReplayAware, ASHAScheduler):
+    """ASHAScheduler that does not act on the epochs a resumed trial reports again."""
+
+
+class ResumableHyperBandForBOHB(_ReplayAware, HyperBandForBOHB):
     """HyperBandForBOHB that survives Tuner.restore. Tune restores trials but not this
     scheduler's brackets: every restored trial is added to fresh brackets. Upstream, finished
     trials went into those brackets too and were waited on forever, and trials paused at max_t
@@ -94,8 +114,6 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         super().on_trial_add(runner, trial)
 
     def on_trial_result(self, runner: Any, trial: Any, result: dict) -> str:
-        from ray.tune.schedulers import TrialScheduler
-
         decision = super().on_trial_result(runner, trial, result)
         if result.get(self._time_attr, 0) >= self._max_t_attr:
             return TrialScheduler.STOP
@@ -103,8 +121,6 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
 
 
 def make(params: Any) -> tuple[Searcher, Any]:
-    from ray.tune.schedulers import ASHAScheduler
-
     space = ss.parse(params.search_space)
     common = {"metric": params.metric, "mode": params.mode}
     if params.algorithm == "bohb":
@@ -112,7 +128,7 @@ def make(params: Any) -> tuple[Searcher, Any]:
         scheduler = ResumableHyperBandForBOHB(max_t=params.max_t, reduction_factor=params.reduction_factor, **common)
     else:
         searcher = RandomSearch(space, params.points, params.seed, **common)
-        scheduler = ASHAScheduler(
+        scheduler = ResumableASHA(
             max_t=params.max_t,
             grace_period=params.grace_period,
             reduction_factor=params.reduction_factor,

@@ -186,13 +186,14 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     from ray import tune
 
     from ..training.trainer import NonFiniteLoss
+    from .searchers import REPLAYED_UNTIL
 
     trial_id = tune.get_context().get_trial_id()
     node_id = ray.get_runtime_context().get_node_id()
     port = free_port()
 
-    def send(record: dict[str, Any]) -> None:
-        metrics = {k: v for k, v in record.items() if k != "checkpoint_tag" and v is not None}
+    def send(record: dict[str, Any], **extra: Any) -> None:
+        metrics = {k: v for k, v in record.items() if k != "checkpoint_tag" and v is not None} | extra
         with tempfile.TemporaryDirectory() as directory:
             pointer = json.loads((ctx.checkpoints_dir / record["checkpoint_tag"] / "pointer.json").read_text())
             (Path(directory) / "pointer.json").write_text(json.dumps(pointer))
@@ -206,9 +207,10 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
 
     params = trial_params(setup, config)
     ctx = trial_context(setup, trial_id, params, 0, setup.ranks)
-    for record in _prepare(ctx.stage_dir, tune.get_checkpoint()):
+    replayed = _prepare(ctx.stage_dir, tune.get_checkpoint())
+    for record in replayed:
         ctx.log(f"epoch {record['epoch']} reported again (trained before the search was interrupted)")
-        send(record)
+        send(record, **{REPLAYED_UNTIL: replayed[-1]["epoch"]})
     children = _spawn_ranks(setup, trial_id, config, setup.ranks, port) if setup.ranks > 1 else []
     stopping = threading.Event()
     if children:
