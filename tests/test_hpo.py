@@ -160,6 +160,8 @@ def _trained_after(trial_dir: Path, moment: float) -> list[str]:
 
 @pytest.mark.parametrize("algorithm", ["bohb", "asha"])
 def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path, manifest, algorithm):
+    """Each algorithm runs 8 trials, stops some early, and lists every trial in the table and
+    on the HParams dashboard, across a kill and a resume."""
     workflow = {"name": "resume", "stages": {"hpo": hpo_stage(manifest, algorithm, num_samples=8)}}
     result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -182,6 +184,8 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tmp_path, manif
     for trial in finished - orphaned:  # finished before the kill: not trained again
         assert _trained_after(trials / trial, killed_at) == []
         assert rows[trial]["epochs"] == "3" and rows[trial]["status"] == "completed", rows[trial]
+    assert [r for r in rows.values() if r["status"] == "stopped"], rows  # the scheduler cut some short
+    assert sorted(hparams_sessions(campaign)) == sorted(rows)  # every trial on the HParams dashboard
     log = (campaign / "stages" / "hpo" / "logs" / "stage.log").read_text()
     assert "resuming the search" in log
     assert (
