@@ -5,6 +5,9 @@
 - bohb: TuneBOHB over the equivalent conditional ConfigSpace with HyperBandForBOHB; its
   suggestions are mapped back to dotted keys before a trial sees them.
 
+Both schedulers take the epochs a resumed trial reports again (done before a kill, see
+`_ReplayAware`) as done work, not as decision points.
+
 Both searchers keep their whole state in `__dict__`, which Tune saves beside the experiment
 state and restores on `Tuner.restore`.
 """
@@ -114,6 +117,7 @@ class ResumableHyperBandForBOHB(_ReplayAware, HyperBandForBOHB):
         super().on_trial_add(runner, trial)
 
     def on_trial_result(self, runner: Any, trial: Any, result: dict) -> str:
+        result.setdefault("hyperband_info", {})  # TuneBOHB warns on a result without it (a replayed one)
         decision = super().on_trial_result(runner, trial, result)
         if result.get(self._time_attr, 0) >= self._max_t_attr:
             return TrialScheduler.STOP
