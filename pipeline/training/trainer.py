@@ -81,13 +81,10 @@ class Trainer:
         self.losses_path = ctx.outputs_dir / "losses.jsonl"
 
     # ---- data -------------------------------------------------------------------------------
-    def manifest(self) -> Path:
-        return self.ctx.manifest(self.params.data, "to train on")
-
     def datasets(self):
         from ..data.dataset import ShardDataset, copy_to_local
 
-        manifest = self.manifest()
+        manifest = self.ctx.manifest(self.params.data, "to train on")
         if self.params.local_copy:
             scratch = (
                 Path(os.environ.get("TMPDIR", "/tmp")) / "colliderflow" / self.ctx.campaign_dir.name / self.ctx.stage
