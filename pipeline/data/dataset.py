@@ -41,7 +41,7 @@ def copy_to_local(manifest_path: Path, local_dir: Path, split: str | None = None
 
 
 class ShardDataset(torch.utils.data.Dataset):
-    """Events of one split. Item: X (elements, width), Y (elements, 7), K (elements, 5), gen (n, 6)."""
+    """Events of one split. Item: X (elements, width), Y (elements, 7), K (elements, 5), gen (n, 10) (see shards), process_id."""
 
     def __init__(self, manifest_path: Path, split: str, cache_shards: int = 2) -> None:
         self.manifest_path = Path(manifest_path)
@@ -79,6 +79,7 @@ class ShardDataset(torch.utils.data.Dataset):
             "Y": torch.from_numpy(data["Y"][a:b]),
             "K": torch.from_numpy(data["K"][a:b]),
             "gen": torch.from_numpy(data["gen"][g0:g1]),
+            "process_id": int(data["process_id"][local]),
             "index": index,
         }
 

@@ -14,7 +14,8 @@ from ..spec import Strict
 ELEMENT_TYPES = {"track": 1, "cluster": 2, "hit": 3}
 DERIVED = {"sin_phi": "phi", "cos_phi": "phi"}
 TARGET_COLUMNS = ("cls", "charge", "pt", "eta", "sin_phi", "cos_phi", "energy")
-GEN_COLUMNS = ("pid", "charge", "px", "py", "pz", "energy")
+# Generator particles; the last four are what the detector measured of each (the ideal source).
+GEN_COLUMNS = ("pid", "charge", "px", "py", "pz", "energy", "track_index", "calo_energy", "calo_eta", "calo_phi")
 LEVEL_TYPES = {"clusters": ("track", "cluster"), "hits": ("track", "hit")}
 # Each element's own kinematics, unnormalised: models regress pT and E relative to these.
 KINEMATIC_COLUMNS = ("pt", "eta", "sin_phi", "cos_phi", "energy")

@@ -5,9 +5,11 @@ A shard is an uncompressed .npz with arrays:
   Y (elements, 7) float32          targets: cls, charge, pt, eta, sin_phi, cos_phi, energy
   K (elements, 5) float32          the element's own pt, eta, sin_phi, cos_phi, energy
   offsets (events+1) int64         event e owns rows offsets[e]:offsets[e+1]
-  gen (particles, 6) float32       generator particles: pid, charge, px, py, pz, energy
+  gen (particles, 10) float32      generator particles: pid, charge, px, py, pz, energy, and what the
+                                   detector measured of each: track_index, calo_energy, calo_eta, calo_phi
   gen_offsets (events+1) int64
   event_id (events,) int64        entry in the source file
+  process_id (events,) int64      index into the manifest's `processes`
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-SHARD_KEYS = ("X", "Y", "K", "offsets", "gen", "gen_offsets", "event_id")
+SHARD_KEYS = ("X", "Y", "K", "offsets", "gen", "gen_offsets", "event_id", "process_id")
+PER_EVENT_KEYS = ("event_id", "process_id")
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -106,7 +109,7 @@ class ShardBuffer:
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    out = {k: np.concatenate([p[k] for p in parts]) for k in ("X", "Y", "K", "gen", "event_id")}
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("X", "Y", "K", "gen", *PER_EVENT_KEYS)}
     for key, ref in (("offsets", "X"), ("gen_offsets", "gen")):
         counts = np.concatenate([np.diff(p[key]) for p in parts])
         out[key] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -119,8 +122,8 @@ def _split(arrays: dict[str, np.ndarray], n: int) -> tuple[dict, dict]:
     e, g = arrays["offsets"][n], arrays["gen_offsets"][n]
     head = {k: arrays[k][:e] for k in ("X", "Y", "K")}
     tail = {k: arrays[k][e:] for k in ("X", "Y", "K")}
-    head.update(gen=arrays["gen"][:g], event_id=arrays["event_id"][:n])
-    tail.update(gen=arrays["gen"][g:], event_id=arrays["event_id"][n:])
+    head.update(gen=arrays["gen"][:g], **{k: arrays[k][:n] for k in PER_EVENT_KEYS})
+    tail.update(gen=arrays["gen"][g:], **{k: arrays[k][n:] for k in PER_EVENT_KEYS})
     head.update(offsets=arrays["offsets"][: n + 1], gen_offsets=arrays["gen_offsets"][: n + 1])
     tail.update(offsets=arrays["offsets"][n:] - e, gen_offsets=arrays["gen_offsets"][n:] - g)
     return head, tail

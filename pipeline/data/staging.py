@@ -14,6 +14,7 @@ import awkward as ak
 import numpy as np
 
 from ..atomic import atomic_write_json
+from ..physics.processes import process_names
 from ..physics.schema import SCHEMA_VERSION, branch
 from .features import (
     GEN_COLUMNS,
@@ -70,7 +71,7 @@ class FileStager:
         self.width = config.width(level)
 
     def required_branches(self) -> list[str]:
-        names = ["event_id"] + [branch("gen", f) for f in GEN_COLUMNS]
+        names = ["event_id", "process_id"] + [branch("gen", f) for f in GEN_COLUMNS]
         for element in LEVEL_TYPES[self.level]:
             names += [branch(element, f) for f in self.config.branches(element)]
             names += [branch(element, f"target_{t}") for t in TARGET_COLUMNS]
@@ -126,6 +127,7 @@ class FileStager:
             "gen": gen,
             "gen_offsets": np.concatenate([[0], np.cumsum(gen_counts)]).astype(np.int64),
             "event_id": ak.to_numpy(chunk["event_id"]).astype(np.int64),
+            "process_id": ak.to_numpy(chunk["process_id"]).astype(np.int64),
         }
 
     def stage(self, source: Path, split: str, out_dir: Path) -> dict:
@@ -229,6 +231,7 @@ def write_manifest_if_complete(files: list[Path], out_dir: Path, params) -> dict
         "targets": list(TARGET_COLUMNS),
         "kinematics": list(KINEMATIC_COLUMNS),
         "gen_columns": list(GEN_COLUMNS),
+        "processes": process_names(),  # process_id of an event indexes this list
         "seed": params.seed,
         "split_fractions": params.split,
         "splits": {

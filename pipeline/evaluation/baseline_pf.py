@@ -1,61 +1,148 @@
 """A rule-based particle flow on the same elements the models see — the baseline every model is
-compared with.
+compared with. Pandora-like in spirit, in four steps:
 
-1. Tracks are extrapolated to the ECAL face along their helix (the simulation's own geometry)
-   and linked to the nearest calorimeter object within `link_dr` (`link_dr_loose` for a wide
-   hadron shower whose centroid lies further away).
-2. Every track is a charged candidate (momentum from the track). It is an electron when its
-   object is ECAL-dominated with E/p near 1, a muon when p is high and its object holds only a
-   minimum-ionising fraction of p with energy in the HCAL too (it went through).
-3. Every calorimeter object gets the energy expected from its linked tracks subtracted
-   (electrons take the whole object); an excess beyond `excess_sigma` times the hadronic
-   resolution is a neutral candidate, as is every object without tracks: a photon when the
-   object's ECAL energy is at least `photon_ecal_fraction` of that neutral energy, otherwise
-   a neutral hadron, each with its own calibration factor.
+1. Links. Each track is extrapolated along its helix to the ECAL face; from there its shower
+   would run straight along the direction it enters with (the field bends nothing that
+   showers). A track links to every calorimeter object whose centre lies within
+   `link_distance_m` of that path through the ECAL and HCAL depth, so the small ECAL piece and
+   the HCAL piece of one hadron shower both join its track however far apart their centres
+   look from the origin. Tracks and objects that share links form blocks.
+2. Identification per track: an electron when its nearest object is ECAL-dominated with E/p
+   near 1 and no other track; a muon when p is high and its objects hold no more than the
+   minimum-ionising deposit expected along its path (the deposit is then subtracted, not p).
+3. Energy balance per block: the calorimeter energy is compared with what its tracks explain
+   (p for hadrons, the MIP deposit for muons, the electron's own object). Too little (E/p well
+   below 1): objects left without a track are re-associated from a wider cone around the path,
+   nearest first, while the sum stays compatible with p — the only way a loose link is made.
+   Too much, beyond `excess_sigma` times the hadronic resolution: the excess is a neutral
+   candidate, placed on the objects left after the tracks took their energy nearest first.
+4. Every object without a track is a neutral candidate: a photon when ECAL energy dominates,
+   otherwise a neutral hadron. Neutral energies are calibrated per class as a function of
+   energy (`NeutralCalibration`, fitted on the training split by the evaluate stage).
 
 At the hits input level the calorimeter objects are built first: hits are grouped into
-connected components (neighbours within `hit_link_m`), and a group's candidate is placed on
-its most energetic hit. Candidates are returned per element (class 0: no particle there), so
-the baseline compares with the targets and the models element by element.
+connected components (neighbours within `hit_link_m`), and a group's candidate is placed on its
+most energetic hit. Candidates are returned per element (class 0: no particle there), so the
+baseline compares with the targets and the models element by element.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
+from ..atomic import atomic_write_json
+from ..physics.kinematics import ParticleClass as PC
 from .candidates import CANDIDATE_COLUMNS
 from .elements import raw_columns, require
 
-CHARGED_HADRON, NEUTRAL_HADRON, PHOTON, ELECTRON, MUON = 1, 2, 3, 4, 5
+NEUTRAL_CLASSES = (PC.NEUTRAL_HADRON, PC.PHOTON)
 
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    link_dr: float = 0.15
-    link_dr_loose: float = 0.35  # second pass for tracks left without an object
+    link_distance_m: float = 0.3  # object centre to the track's path through the calorimeters
+    reassociation_distance_m: float = 0.5  # the wider cone searched when E/p is too low
+    reassociation_sigma: float = 1.0  # E below p by more than this many sigma: re-associate
     electron_ecal_fraction: float = 0.9
     electron_e_over_p: tuple[float, float] = (0.7, 1.4)
-    muon_min_p: float = 5.0
-    muon_max_e_over_p: float = 0.1
+    muon_min_p: float = 4.0
+    muon_max_mip_ratio: float = 2.0  # linked energy at most this many expected MIP deposits
+    muon_min_hcal_mip_ratio: float = 0.3  # HCAL energy at least this fraction of its MIP deposit
     excess_sigma: float = 2.0
-    hadron_stochastic: float = 0.55  # sigma/E = a/sqrt(E) for the expected track energy
+    hadron_stochastic: float = 0.55  # sigma/E = a/sqrt(E) of a hadron shower
     photon_ecal_fraction: float = 0.8
-    photon_calibration: float = 1.0
-    neutral_hadron_calibration: float = 1.0
     min_neutral_energy: float = 0.1
     hit_link_m: float = 0.03
+    calibration_events: int = 2000  # training-split events the neutral calibration is fitted on (0: none)
+    calibration_min_entries: int = 30  # fewer matched neutrals in an energy bin: that bin is not corrected
+    calibration_edges: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 200.0)
 
 
-def _delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:
-    dphi = np.mod(phi1[:, None] - phi2[None, :] + np.pi, 2 * np.pi) - np.pi
-    return np.hypot(eta1[:, None] - eta2[None, :], dphi)
+@dataclass(frozen=True)
+class NeutralCalibration:
+    """E_calibrated = E * factor(class, E): per neutral class, the median true/reco energy ratio of
+    matched candidates in bins of reco energy, interpolated in log E (flat beyond the ends)."""
+
+    edges: tuple[float, ...] = ()
+    factors: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    entries: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    events: int = 0
+
+    def apply(self, cls: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        out = np.asarray(energy, dtype=np.float64).copy()
+        if not self.edges:
+            return out
+        edges = np.asarray(self.edges)
+        centres = np.log(np.sqrt(edges[:-1] * edges[1:]))
+        for c, factors in self.factors.items():
+            sel = cls == c
+            if sel.any():
+                out[sel] *= np.interp(np.log(np.maximum(out[sel], 1e-6)), centres, factors)
+        return out
+
+    @classmethod
+    def fit(cls, reco: list[np.ndarray], target: list[np.ndarray], cfg: BaselineConfig) -> NeutralCalibration:
+        """From uncalibrated baseline candidates and the per-element targets of the same events."""
+        r, t = np.concatenate(reco), np.concatenate(target)
+        edges = np.asarray(cfg.calibration_edges)
+        factors, entries = {}, {}
+        for c in NEUTRAL_CLASSES:
+            matched = (r[:, 0] == c) & np.isin(t[:, 0], NEUTRAL_CLASSES) & (r[:, 5] > 0) & (t[:, 5] > 0)
+            e_reco, ratio = r[matched, 5], t[matched, 5] / r[matched, 5]
+            which = np.digitize(e_reco, edges) - 1
+            bins, counts = [], []
+            for b in range(len(edges) - 1):
+                inside = ratio[which == b]
+                counts.append(int(inside.size))
+                bins.append(float(np.median(inside)) if inside.size >= cfg.calibration_min_entries else np.nan)
+            bins = np.asarray(bins)
+            if np.isnan(bins).all():
+                bins[:] = 1.0
+            else:  # a sparse bin takes its nearest filled neighbour's factor
+                filled = np.flatnonzero(~np.isnan(bins))
+                bins = bins[filled[np.abs(np.arange(len(bins))[:, None] - filled[None, :]).argmin(axis=1)]]
+            factors[int(c)], entries[int(c)] = tuple(float(v) for v in bins), tuple(counts)
+        return cls(edges=tuple(float(e) for e in edges), factors=factors, entries=entries, events=len(reco))
+
+    def to_json(self) -> dict:
+        return {
+            "edges_gev": list(self.edges),
+            "events": self.events,
+            "classes": {
+                PC(c).label: {"factors": list(f), "entries": list(self.entries.get(c, ()))}
+                for c, f in self.factors.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> NeutralCalibration:
+        by_label = {c.label: int(c) for c in PC}
+        classes = data["classes"]
+        return cls(
+            edges=tuple(data["edges_gev"]),
+            factors={by_label[k]: tuple(v["factors"]) for k, v in classes.items()},
+            entries={by_label[k]: tuple(v["entries"]) for k, v in classes.items()},
+            events=int(data["events"]),
+        )
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> NeutralCalibration:
+        return cls.from_json(json.loads(Path(path).read_text()))
 
 
-def track_impacts(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndarray]:
-    """(eta, phi) of each track's entry point into the ECAL (its vertex direction if it never gets there)."""
-    from ..physics.calorimeter import impacts
+def track_paths(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each track's entry point into the ECAL, the unit direction it enters with, whether it gets
+    there, and the path-length factor through the layers (1/cos of the incidence)."""
+    from ..physics.calorimeter import _incidence, impacts
 
     particles = {
         "px": pt * np.cos(phi),
@@ -67,54 +154,87 @@ def track_impacts(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.nd
         "vz": z0,
     }
     hit = impacts(particles, detector)
-    x, y, z = hit["pos"].T
+    ok = hit["ok"] & np.isfinite(hit["pos"]).all(axis=1)
+    return hit["pos"], hit["axis"], ok, 1.0 / _incidence(hit["pos"], hit["axis"], hit["region"])
+
+
+def track_impacts(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndarray]:
+    """(eta, phi) of each track's entry point into the ECAL (its vertex direction if it never gets there)."""
+    pos, _, ok, _ = track_paths(pt, eta, phi, charge, z0, detector)
+    x, y, z = pos.T
     r = np.sqrt(x**2 + y**2 + z**2)
     with np.errstate(invalid="ignore", divide="ignore"):
         eta_i = np.arctanh(np.clip(z / np.maximum(r, 1e-9), -0.999999, 0.999999))
-    ok = hit["ok"] & np.isfinite(eta_i)
+    ok = ok & np.isfinite(eta_i)
     return np.where(ok, eta_i, eta), np.where(ok, np.arctan2(y, x), phi)
 
 
 def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict[str, np.ndarray]:
-    """Clusters as they are, or hits grouped into clusters: energy, ECAL energy, direction, element row."""
+    """Clusters as they are, or hits grouped into clusters: energy, ECAL energy, centre, element row."""
     if level == "clusters":
         c = raw_columns(X, features, "cluster")
-        require(c, "cluster", ("energy_ecal", "energy_hcal"))
+        require(c, "cluster", ("energy_ecal", "energy_hcal", "x", "y", "z"))
         rows = c["index"]
         return {
             "energy": K[rows, 4].astype(np.float64),
             "ecal": c["energy_ecal"],
+            "pos": np.stack([c["x"], c["y"], c["z"]], axis=1),
             "eta": K[rows, 1].astype(np.float64),
             "phi": np.arctan2(K[rows, 2], K[rows, 3]).astype(np.float64),
             "row": rows,
         }
-    from ..physics.clustering import _components
+    from ..physics.clustering import connected_groups
 
     h = raw_columns(X, features, "hit")
     require(h, "hit", ("x", "y", "z", "subdetector"))
     rows = h["index"]
     energy = K[rows, 4].astype(np.float64)
-    n, labels = _components(np.stack([h["x"], h["y"], h["z"]], axis=1), cfg.hit_link_m)
+    n, labels = connected_groups(np.stack([h["x"], h["y"], h["z"]], axis=1), cfg.hit_link_m)
     total = np.bincount(labels, weights=energy, minlength=n)
     ecal = np.bincount(labels, weights=energy * (np.round(h["subdetector"]) == 0), minlength=n)
     w = np.maximum(total, 1e-12)
-    x = np.bincount(labels, weights=energy * h["x"], minlength=n) / w
-    y = np.bincount(labels, weights=energy * h["y"], minlength=n) / w
-    z = np.bincount(labels, weights=energy * h["z"], minlength=n) / w
+    pos = np.stack([np.bincount(labels, weights=energy * h[k], minlength=n) / w for k in "xyz"], axis=1)
     leading = np.full(n, -1)
     order = np.argsort(energy)  # the last write per label is its most energetic hit
     leading[labels[order]] = rows[order]
-    r = np.sqrt(x**2 + y**2 + z**2)
+    r = np.linalg.norm(pos, axis=1)
     return {
         "energy": total,
         "ecal": ecal,
-        "eta": np.arctanh(np.clip(z / np.maximum(r, 1e-9), -0.999999, 0.999999)),
-        "phi": np.arctan2(y, x),
+        "pos": pos,
+        "eta": np.arctanh(np.clip(pos[:, 2] / np.maximum(r, 1e-9), -0.999999, 0.999999)),
+        "phi": np.arctan2(pos[:, 1], pos[:, 0]),
         "row": leading,
     }
 
 
-def reconstruct(X: np.ndarray, K: np.ndarray, features: dict, level: str, detector, cfg: BaselineConfig):
+def path_distance(start: np.ndarray, axis: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(tracks, objects): distance of each object centre from each track's straight path into the
+    calorimeters; infinite for objects behind the entry point."""
+    v = points[None, :, :] - start[:, None, :]  # (T, O, 3)
+    along = np.einsum("toc,tc->to", v, axis)
+    perp = np.linalg.norm(v - along[..., None] * axis[:, None, :], axis=-1)
+    return np.where(along > -0.05, perp, np.inf)
+
+
+def _blocks(links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of the track-object link matrix: block id per track and per object."""
+    n_t, n_o = links.shape
+    t, o = np.nonzero(links)
+    graph = coo_matrix((np.ones(t.size), (t, n_t + o)), shape=(n_t + n_o, n_t + n_o))
+    _, labels = connected_components(graph, directed=False)
+    return labels[:n_t], labels[n_t:]
+
+
+def reconstruct(
+    X: np.ndarray,
+    K: np.ndarray,
+    features: dict,
+    level: str,
+    detector,
+    cfg: BaselineConfig,
+    calibration: NeutralCalibration | None = None,
+) -> np.ndarray:
     """One event's candidates, one row per element (CANDIDATE_COLUMNS)."""
     out = np.zeros((len(X), len(CANDIDATE_COLUMNS)))
     t = raw_columns(X, features, "track")
@@ -125,59 +245,97 @@ def reconstruct(X: np.ndarray, K: np.ndarray, features: dict, level: str, detect
     charge = np.sign(np.round(t["charge"]))
     z0 = t.get("z0", np.zeros_like(pt))
     calo = calorimeter_objects(X, K, features, level, cfg)
-    n_obj = len(calo["energy"])
+    n_t, n_o = len(trows), len(calo["energy"])
+    energy, ecal = calo["energy"], calo["ecal"]
 
-    link = np.full(len(trows), -1)
-    if len(trows) and n_obj:
-        eta_i, phi_i = track_impacts(pt, eta, phi, charge, z0, detector)
-        dr = _delta_r(eta_i, phi_i, calo["eta"], calo["phi"])
-        nearest = dr.argmin(axis=1)
-        best = dr[np.arange(len(trows)), nearest]
-        link = np.where(best < cfg.link_dr, nearest, -1)
-        link = np.where((link < 0) & (best < cfg.link_dr_loose), nearest, link)
+    # 1. links along each track's path, and blocks
+    start, axis, reaches, path_factor = track_paths(pt, eta, phi, charge, z0, detector)
+    dist = path_distance(start, axis, calo["pos"]) if n_t and n_o else np.full((n_t, n_o), np.inf)
+    dist[~reaches] = np.inf
+    links = dist < cfg.link_distance_m
 
-    cls = np.full(len(trows), CHARGED_HADRON)
-    absorbed = np.zeros(n_obj, dtype=bool)
-    ecal_fraction = calo["ecal"] / np.maximum(calo["energy"], 1e-12)
-    hcal = calo["energy"] - calo["ecal"]
-    for i, obj in enumerate(link):
-        if obj < 0:
-            continue  # its shower went into a neighbour's object, or it never reached the calorimeter
-        e_over_p = calo["energy"][obj] / max(p[i], 1e-9)
-        lone = np.count_nonzero(link == obj) == 1
+    # 2. identification
+    cls = np.full(n_t, int(PC.CHARGED_HADRON))
+    mip = path_factor * (
+        detector.ecal.layers * detector.ecal.mip_energy_per_layer
+        + detector.hcal.layers * detector.hcal.mip_energy_per_layer
+    )
+    hcal_mip = path_factor * detector.hcal.layers * detector.hcal.mip_energy_per_layer
+    tracks_per_object = links.sum(axis=0)
+    absorbed = np.zeros(n_o, dtype=bool)  # taken whole by an electron
+    for i in np.flatnonzero(links.any(axis=1)):
+        own = np.flatnonzero(links[i])
+        nearest = own[dist[i, own].argmin()]
+        e_over_p = energy[nearest] / max(p[i], 1e-9)
         if (
-            lone
-            and ecal_fraction[obj] >= cfg.electron_ecal_fraction
-            and (cfg.electron_e_over_p[0] <= e_over_p <= cfg.electron_e_over_p[1])
+            tracks_per_object[nearest] == 1
+            and ecal[nearest] >= cfg.electron_ecal_fraction * energy[nearest]
+            and cfg.electron_e_over_p[0] <= e_over_p <= cfg.electron_e_over_p[1]
         ):
-            cls[i], absorbed[obj] = ELECTRON, True
-        elif p[i] >= cfg.muon_min_p and e_over_p <= cfg.muon_max_e_over_p and hcal[obj] > 0:
-            cls[i] = MUON
+            cls[i], absorbed[nearest] = PC.ELECTRON, True
+            links[i] = False  # its object is used up; its other objects are left to the others
+            links[i, nearest] = True
+            continue
+        exclusive = own[tracks_per_object[own] == 1]
+        e_linked, e_hcal = energy[exclusive].sum(), (energy - ecal)[exclusive].sum()
+        if (
+            p[i] >= cfg.muon_min_p
+            and e_linked <= cfg.muon_max_mip_ratio * mip[i]
+            and e_hcal >= cfg.muon_min_hcal_mip_ratio * hcal_mip[i]
+        ):
+            cls[i] = PC.MUON
     out[trows] = np.stack([cls, charge, pt, eta, phi, p], axis=1)
 
-    expected = np.zeros(n_obj)
-    sigma2 = np.zeros(n_obj)
-    for i, obj in enumerate(link):
-        if obj >= 0 and cls[i] != MUON:
-            expected[obj] += p[i]
-            sigma2[obj] += (cfg.hadron_stochastic**2) * p[i]
-    excess = calo["energy"] - expected
-    linked = expected > 0
-    neutral = ~absorbed & (
-        (~linked & (calo["energy"] >= cfg.min_neutral_energy))
-        | (linked & (excess > np.maximum(cfg.excess_sigma * np.sqrt(sigma2), cfg.min_neutral_energy)))
-    )
-    energy = np.where(linked, excess, calo["energy"])
-    photon = calo["ecal"] >= cfg.photon_ecal_fraction * energy  # the neutral energy can be all electromagnetic
-    energy = energy * np.where(photon, cfg.photon_calibration, cfg.neutral_hadron_calibration)
-    for obj in np.flatnonzero(neutral & (calo["row"] >= 0)):
-        e = energy[obj]
-        out[calo["row"][obj]] = [
-            PHOTON if photon[obj] else NEUTRAL_HADRON,
-            0.0,
-            e / np.cosh(calo["eta"][obj]),
-            calo["eta"][obj],
-            calo["phi"][obj],
-            e,
-        ]
+    # 3. energy balance per block, with re-association where E/p is too low
+    hadron = cls == PC.CHARGED_HADRON
+    expected_t = np.where(hadron, p, np.where(cls == PC.MUON, mip, 0.0))
+    sigma2_t = np.where(hadron, cfg.hadron_stochastic**2 * p, 0.0)
+    if n_t and n_o:
+        block_t, block_o = _blocks(links)
+        owned = links.any(axis=0)
+        for b in np.unique(block_t[hadron]):
+            members = np.flatnonzero(block_t == b)
+            expected, sigma = expected_t[members].sum(), np.sqrt(sigma2_t[members].sum())
+            objects = np.flatnonzero((block_o == b) & owned & ~absorbed)
+            total = energy[objects].sum()
+            if total >= expected - cfg.reassociation_sigma * sigma:
+                continue
+            cone = dist[members].min(axis=0)
+            free = np.flatnonzero(~owned & (cone < cfg.reassociation_distance_m))
+            for o in free[np.argsort(cone[free])]:
+                if total + energy[o] > expected + cfg.excess_sigma * sigma:
+                    continue
+                total += energy[o]
+                owned[o], block_o[o] = True, b
+                links[members[dist[members, o].argmin()], o] = True
+        remaining = np.where(owned & ~absorbed, energy, 0.0)
+        for b in np.unique(block_t):
+            members = np.flatnonzero(block_t == b)
+            objects = np.flatnonzero((block_o == b) & owned & ~absorbed)
+            if not objects.size:
+                continue
+            expected, sigma = expected_t[members].sum(), np.sqrt(sigma2_t[members].sum())
+            excess = energy[objects].sum() - expected
+            if excess <= max(cfg.excess_sigma * sigma, cfg.min_neutral_energy):
+                remaining[objects] = 0.0  # the tracks explain the block's energy
+                continue
+            need = expected  # the tracks take their energy from the objects nearest their paths
+            for o in objects[np.argsort(dist[members][:, objects].min(axis=0))]:
+                taken = min(need, remaining[o])
+                remaining[o] -= taken
+                need -= taken
+        neutral_energy = np.where(owned, remaining, energy)
+    else:
+        neutral_energy = energy.copy()
+    neutral_energy[absorbed] = 0.0
+
+    # 4. neutral candidates on what is left, calibrated per class
+    neutral = (neutral_energy >= cfg.min_neutral_energy) & (calo["row"] >= 0)
+    photon = ecal >= cfg.photon_ecal_fraction * np.minimum(neutral_energy, energy)
+    n_cls = np.where(photon, int(PC.PHOTON), int(PC.NEUTRAL_HADRON))
+    if calibration is not None:
+        neutral_energy = calibration.apply(n_cls, neutral_energy)
+    for o in np.flatnonzero(neutral):
+        e = neutral_energy[o]
+        out[calo["row"][o]] = [n_cls[o], 0.0, e / np.cosh(calo["eta"][o]), calo["eta"][o], calo["phi"][o], e]
     return out

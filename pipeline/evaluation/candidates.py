@@ -1,5 +1,5 @@
 """Per-event candidate lists in one layout for every source: the ML model, the rule-based
-baseline, the per-element targets and the generator truth.
+baseline, the ideal association, the per-element truth and the generator truth.
 
 A candidate table has the columns CANDIDATE_COLUMNS; element-based sources (model, baseline,
 targets) have one row per input element with class 0 where the element yields no particle,
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..physics.kinematics import NEUTRINOS, ParticleClass, particle_class
+
 CANDIDATE_COLUMNS = ("cls", "charge", "pt", "eta", "phi", "energy")
-CLASS_NAMES = {1: "charged hadron", 2: "neutral hadron", 3: "photon", 4: "electron", 5: "muon"}
-NEUTRINOS = (12, 14, 16)
+CLASS_NAMES = {int(c): c.label for c in ParticleClass if c != ParticleClass.NONE}
 
 
 def _table(cls, charge, pt, eta, phi, energy) -> np.ndarray:
@@ -46,6 +47,26 @@ def from_gen(gen: np.ndarray) -> np.ndarray:
     pt = np.hypot(px, py)
     eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
     return _table(np.ones(len(g)), g[:, 1], pt, eta, np.arctan2(py, px), energy)
+
+
+def from_ideal(gen: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The ideal-association floor: every particle the detector saw, reconstructed from what it
+    measured with perfect association. A tracked particle takes its track's measured momentum
+    (K rows of tracks come first, in track order); an untracked one the calibrated energy its
+    showers left in cells above threshold, at the centre of those deposits. Class from the PDG id."""
+    pid, charge = gen[:, 0].astype(int), gen[:, 1]
+    track = gen[:, 6].astype(int)
+    calo_energy, calo_eta, calo_phi = gen[:, 7].astype(np.float64), gen[:, 8], gen[:, 9]
+    cls = particle_class(pid, charge)
+    tracked = track >= 0
+    seen = (cls > 0) & (tracked | (calo_energy > 0))
+    k = K[np.where(tracked, track, 0)].astype(np.float64)
+    pt = np.where(tracked, k[:, 0], calo_energy / np.cosh(calo_eta))
+    eta = np.where(tracked, k[:, 1], calo_eta)
+    phi = np.where(tracked, np.arctan2(k[:, 2], k[:, 3]), calo_phi)
+    energy = np.where(tracked, k[:, 4], calo_energy)
+    t = _table(cls, np.where(tracked, charge, 0.0), pt, eta, phi, energy)
+    return t[seen]
 
 
 def particles(table: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 
 from .detector_spec import CalorimeterSpec, DetectorSpec
 from .grouping import best_per_group
+from .kinematics import ParticleClass as PC
 from .kinematics import cos_theta, particle_class, pt_eta_phi
 from .tracker import helix_radius
 
@@ -98,11 +99,11 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         return np.maximum(e * (1 + sigma * rng.standard_normal(e.size)), 0)
 
     # Electromagnetic showers (photons, electrons): gamma-distributed depth in X0.
-    em = np.flatnonzero(hit["ok"] & ((cls == 3) | (cls == 4)))
+    em = np.flatnonzero(hit["ok"] & ((cls == PC.PHOTON) | (cls == PC.ELECTRON)))
     if em.size:
         e_vis = resolution(spec.ecal, energy[em])
         n = np.clip(np.ceil(e_vis / sh.em_spot_energy), 1, sh.max_spots).astype(int)
-        t_max = np.log(np.maximum(energy[em] / sh.critical_energy, 1.0)) + np.where(cls[em] == 3, 0.5, -0.5)
+        t_max = np.log(np.maximum(energy[em] / sh.critical_energy, 1.0)) + np.where(cls[em] == PC.PHOTON, 0.5, -0.5)
         shape = np.maximum(0.5 * t_max + 1, 1.0)
         owner = np.repeat(em, n)
         u = rng.gamma(np.repeat(shape, n), 2.0)
@@ -113,7 +114,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
 
     # Hadronic showers (charged and neutral hadrons): exponential start, then gamma profile in lambda.
-    had = np.flatnonzero(hit["ok"] & ((cls == 1) | (cls == 2)))
+    had = np.flatnonzero(hit["ok"] & ((cls == PC.CHARGED_HADRON) | (cls == PC.NEUTRAL_HADRON)))
     lam_e, lam_h = spec.ecal.interaction_lengths, spec.hcal.interaction_lengths
     start = np.full(energy.shape, np.inf)
     if had.size:
@@ -128,7 +129,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         parts.append((owner, sub, d, lateral, np.repeat(e_vis / n, n), inside))
 
     # Minimum-ionising segments: muons through both calorimeters, charged hadrons until they shower.
-    mip = np.flatnonzero(hit["ok"] & ((cls == 5) | ((cls == 1) & np.isfinite(start))))
+    mip = np.flatnonzero(hit["ok"] & ((cls == PC.MUON) | ((cls == PC.CHARGED_HADRON) & np.isfinite(start))))
     for cal, per, offset_units in ((spec.ecal, lam_e, 0.0), (spec.hcal, lam_h, lam_e)):
         if not mip.size or cal.mip_energy_per_layer == 0:
             continue

@@ -29,7 +29,8 @@ CLUSTER_FIELDS = (
 )
 
 
-def _components(pos: np.ndarray, link: float) -> tuple[int, np.ndarray]:
+def connected_groups(pos: np.ndarray, link: float) -> tuple[int, np.ndarray]:
+    """(number of groups, group label per point) of points chained by distances below `link`."""
     if len(pos) == 0:
         return 0, np.zeros(0, dtype=np.int64)
     pairs = cKDTree(pos).query_pairs(link, output_type="ndarray")
@@ -76,7 +77,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
     sub_of_label = []
     for sub, cal in ((ECAL, spec.ecal), (HCAL, spec.hcal)):
         sel = hits["subdetector"] == sub
-        count, lab = _components(pos[sel], cal.link_distance)
+        count, lab = connected_groups(pos[sel], cal.link_distance)
         labels[sel] = lab + offset
         sub_of_label += [sub] * count
         offset += count

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
 
-# Target classes of particle flow (index = class id).
-CLASSES = ("none", "charged_hadron", "neutral_hadron", "photon", "electron", "muon")
+
+class ParticleClass(IntEnum):
+    """Target classes of particle flow; the value is the class id stored in the data."""
+
+    NONE = 0
+    CHARGED_HADRON = 1
+    NEUTRAL_HADRON = 2
+    PHOTON = 3
+    ELECTRON = 4
+    MUON = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+
+CLASSES = tuple(c.name.lower() for c in ParticleClass)
 NEUTRINOS = (12, 14, 16)
 
 
@@ -25,8 +42,8 @@ def cos_theta(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
 def particle_class(pid: np.ndarray, charge: np.ndarray) -> np.ndarray:
     """Class id per particle (0 for what no detector sees: neutrinos)."""
     apid = np.abs(pid)
-    cls = np.where(charge != 0, 1, 2)
-    cls = np.where(apid == 22, 3, cls)
-    cls = np.where(apid == 11, 4, cls)
-    cls = np.where(apid == 13, 5, cls)
-    return np.where(np.isin(apid, NEUTRINOS), 0, cls).astype(np.int32)
+    cls = np.where(charge != 0, ParticleClass.CHARGED_HADRON, ParticleClass.NEUTRAL_HADRON)
+    cls = np.where(apid == 22, ParticleClass.PHOTON, cls)
+    cls = np.where(apid == 11, ParticleClass.ELECTRON, cls)
+    cls = np.where(apid == 13, ParticleClass.MUON, cls)
+    return np.where(np.isin(apid, NEUTRINOS), ParticleClass.NONE, cls).astype(np.int32)

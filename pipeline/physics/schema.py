@@ -4,7 +4,7 @@ collection per element type, flat branches `<collection>_<field>` with counters
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: gen_track_index and the gen_calo_* deposit of each particle
 TREE = "events"
 
 _TARGETS = {
@@ -39,6 +39,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str, str]]] = {
         "vy": ("float32", "m", "production vertex y"),
         "vz": ("float32", "m", "production vertex z"),
         "element_kind": ("int32", "", "target of: -1 no element, 0 a track, 1 a cluster"),
+        "track_index": ("int32", "", "index in track of the particle's track (-1: not tracked)"),
+        "calo_energy": ("float32", "GeV", "calibrated calorimeter energy the particle left in cells above threshold"),
+        "calo_eta": ("float32", "", "pseudorapidity of the energy-weighted centre of its deposits (0: none)"),
+        "calo_phi": ("float32", "rad", "azimuth of the energy-weighted centre of its deposits (0: none)"),
         "element_kind_hits": (
             "int32",
             "",

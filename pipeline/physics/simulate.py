@@ -8,7 +8,7 @@ from .calorimeter import digitise, shower_spots
 from .clustering import cluster
 from .detector_spec import DetectorSpec
 from .tracker import reconstruct_tracks
-from .truth import assign_targets
+from .truth import assign_targets, particle_deposits
 
 INPUT_LEVELS = ("clusters", "hits")
 
@@ -24,8 +24,12 @@ def simulate_event(
     hits, hit_contrib = digitise(shower_spots(particles, spec, rng), particles["pid"].size, spec)
     clusters, cluster_contrib, _ = cluster(hits, hit_contrib, spec)
     track_t, cluster_t, where = assign_targets(particles, tracks["gen_index"], cluster_contrib, clusters["energy"].size)
+    n = particles["pid"].size
+    track_index = np.full(n, -1, dtype=np.int64)
+    track_index[tracks["gen_index"]] = np.arange(tracks["gen_index"].size)
+    gen = {**particles, "element_kind": where, "track_index": track_index}
     out = {
-        "gen": {**particles, "element_kind": where},
+        "gen": {**gen, **particle_deposits(n, hits, hit_contrib)},
         "track": {**tracks, **{f"target_{k}": v for k, v in track_t.items()}},
         "cluster": {**clusters, **{f"target_{k}": v for k, v in cluster_t.items()}},
     }

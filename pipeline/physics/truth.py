@@ -53,3 +53,16 @@ def assign_targets(
     calo_owner[track_owner >= 0] = -1  # a tracked particle belongs to its track
     where = np.where(track_owner >= 0, 0, np.where(calo_owner >= 0, 1, -1))
     return _targets(track_owner, track_gen.size, particles), _targets(calo_owner, n_calo, particles), where
+
+
+def particle_deposits(n_particles: int, hits: dict[str, np.ndarray], contrib: dict[str, np.ndarray]) -> dict:
+    """What the calorimeters measured of each particle: its energy in cells above threshold
+    and the energy-weighted centre of those deposits, as (eta, phi) (zeros where it left none).
+    This is the measured energy an ideal association would give an untracked particle."""
+    particle, energy, cell = contrib["particle"], contrib["energy"], contrib["element"]
+    total = np.bincount(particle, weights=energy, minlength=n_particles)
+    w = np.maximum(total, 1e-12)
+    x, y, z = (np.bincount(particle, weights=energy * hits[k][cell], minlength=n_particles) / w for k in "xyz")
+    _, eta, phi = pt_eta_phi(x, y, z)
+    has = total > 0
+    return {"calo_energy": total, "calo_eta": np.where(has, eta, 0.0), "calo_phi": np.where(has, phi, 0.0)}
