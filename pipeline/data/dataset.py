@@ -41,7 +41,8 @@ def copy_to_local(manifest_path: Path, local_dir: Path, split: str | None = None
 
 
 class ShardDataset(torch.utils.data.Dataset):
-    """Events of one split. Item: X (elements, width), Y (elements, 7), K (elements, 5), gen (n, 10) (see shards), process_id."""
+    """Events of one split. Item: X (elements, width), Y (elements, 7), K (elements, 5), gen (n, 10)
+    (see shards), process_id."""
 
     def __init__(self, manifest_path: Path, split: str, cache_shards: int = 2) -> None:
         self.manifest_path = Path(manifest_path)

@@ -16,6 +16,7 @@ class Events:
     K: list[np.ndarray]
     Y: list[np.ndarray]
     gen: list[np.ndarray]
+    process_id: list[int]
     manifest: dict
 
     def __len__(self) -> int:
@@ -39,6 +40,7 @@ def load_events(manifest_path: Path, split: str, max_events: int | None) -> Even
         K=[item["K"].numpy() for item in items],
         Y=[item["Y"].numpy() for item in items],
         gen=[item["gen"].numpy() for item in items],
+        process_id=[item["process_id"] for item in items],
         manifest=json.loads(Path(manifest_path).read_text()),
     )
 

@@ -1,11 +1,15 @@
-"""Physics metrics of candidate lists against the truth.
+"""Physics metrics of candidate lists against the truth, every one with a paired per-event
+bootstrap uncertainty (`paired.EventResampler`: the same resampled events for every source).
 
-- particles (element by element against the targets): efficiency and fake rate per class in
-  bins of pT and eta, the confusion matrix, pT and energy resolution per class;
-- jets: e+e- generalised-kt clustering with fastjet, reco-gen matching by Delta R, pT
-  response (median of reco/gen) and resolution (IQR/median) in bins of generator jet pT;
-- missing transverse momentum: response and resolution against the generator's;
-- bootstrap uncertainties on every median and resolution.
+- jets: e+e- generalised-kt clustering with fastjet; the pT cut applies to generator jets
+  only, reco jets are kept down to a low floor so that a low reco response is not cut away;
+  reco-gen matching by Delta R; pT response (median of reco/gen) and resolution (IQR/median)
+  overall and in bins of generator jet pT;
+- missing transverse momentum: the spread (IQR/1.349) of the vector difference reco - gen,
+  both components, in GeV, overall and in bins of generator MET;
+- particles (element by element against the per-element truth): efficiency and fake rate per
+  class (also in bins of pT and eta), the confusion matrix, pT and energy response per class;
+- differences of every source to a reference source (the baseline), replicate by replicate.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .candidates import CLASS_NAMES, four_momenta
+from .paired import Estimate, EventResampler, summary
 
 
 @dataclass(frozen=True)
@@ -22,7 +27,8 @@ class JetConfig:
     algorithm: str = "ee_genkt"
     radius: float = 0.4
     p: float = -1.0  # -1 anti-kt, 0 Cambridge/Aachen, 1 kt
-    min_pt: float = 5.0
+    min_pt: float = 5.0  # generator jets
+    reco_min_pt: float = 1.0  # reco jets are matched down to this floor
     match_dr: float = 0.1
 
 
@@ -31,87 +37,12 @@ class Binning:
     jet_pt: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0, 80.0, 200.0)
     particle_pt: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 200.0)
     particle_eta: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
-    met: tuple[float, ...] = field(default=(5.0, 10.0, 20.0, 40.0, 200.0))  # below the first: no ratio
-
-
-# ---- robust statistics ----------------------------------------------------------------------
-def median_iqr(values: np.ndarray) -> tuple[float, float]:
-    """Median, and resolution = IQR / median (nan when empty)."""
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    q25, q50, q75 = np.percentile(values, [25, 50, 75])
-    return float(q50), float((q75 - q25) / q50) if q50 != 0 else float("nan")
-
-
-def bootstrap(values: np.ndarray, samples: int, rng: np.random.Generator) -> tuple[float, float]:
-    """Standard deviation of the median and of IQR/median over bootstrap resamples."""
-    if len(values) < 2 or samples <= 0:
-        return float("nan"), float("nan")
-    stats = np.array([median_iqr(values[rng.integers(0, len(values), len(values))]) for _ in range(samples)])
-    return float(np.nanstd(stats[:, 0])), float(np.nanstd(stats[:, 1]))
-
-
-def summarize(values: np.ndarray, samples: int, rng: np.random.Generator) -> dict:
-    median, resolution = median_iqr(values)
-    median_err, resolution_err = bootstrap(values, samples, rng)
-    return {
-        "n": int(len(values)),
-        "median": median,
-        "median_err": median_err,
-        "resolution": resolution,
-        "resolution_err": resolution_err,
-    }
-
-
-def binned(x: np.ndarray, values: np.ndarray, edges, samples: int, rng) -> list[dict]:
-    out = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        inside = (x >= lo) & (x < hi)
-        out.append({"low": lo, "high": hi, **summarize(values[inside], samples, rng)})
-    return out
-
-
-# ---- particles ------------------------------------------------------------------------------
-def particle_metrics(reco: list[np.ndarray], target: list[np.ndarray], binning: Binning, samples: int, rng) -> dict:
-    r, t = np.concatenate(reco), np.concatenate(target)
-    r_cls, t_cls = r[:, 0].astype(int), t[:, 0].astype(int)
-    n_classes = max(CLASS_NAMES) + 1
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (t_cls, r_cls), 1)
-    out: dict = {"confusion": confusion.tolist(), "classes": {}}
-    for c, name in CLASS_NAMES.items():
-        true_c, reco_c = t_cls == c, r_cls == c
-        matched = true_c & reco_c
-        fake = reco_c & (t_cls == 0)
-
-        def rate(numerator, denominator, x, edges):
-            total = np.histogram(x[denominator], edges)[0]
-            passed = np.histogram(x[numerator & denominator], edges)[0]
-            return [float(p / n) if n else float("nan") for p, n in zip(passed, total, strict=True)]
-
-        out["classes"][name] = {
-            "true": int(true_c.sum()),
-            "reco": int(reco_c.sum()),
-            "efficiency": float(matched.sum() / true_c.sum()) if true_c.any() else float("nan"),
-            "fake_rate": float(fake.sum() / reco_c.sum()) if reco_c.any() else float("nan"),
-            "efficiency_vs_pt": rate(reco_c, true_c, t[:, 2], binning.particle_pt),
-            "efficiency_vs_eta": rate(reco_c, true_c, t[:, 3], binning.particle_eta),
-            "fake_rate_vs_pt": rate(t_cls == 0, reco_c, r[:, 2], binning.particle_pt),
-            "fake_rate_vs_eta": rate(t_cls == 0, reco_c, r[:, 3], binning.particle_eta),
-            "pt_response": summarize(_ratio(r[matched, 2], t[matched, 2]), samples, rng),
-            "energy_response": summarize(_ratio(r[matched, 5], t[matched, 5]), samples, rng),
-        }
-    return out
-
-
-def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ok = b > 0
-    return a[ok] / b[ok]
+    met: tuple[float, ...] = field(default=(0.0, 5.0, 10.0, 20.0, 40.0, 200.0))
 
 
 # ---- jets -----------------------------------------------------------------------------------
-def cluster_jets(events: list[np.ndarray], cfg: JetConfig) -> list[np.ndarray]:
-    """Jets (pt, eta, phi, E) per event with fastjet."""
+def cluster_jets(events: list[np.ndarray], cfg: JetConfig, min_pt: float | None = None) -> list[np.ndarray]:
+    """Jets (pt, eta, phi, E) per event with fastjet, above `min_pt` (default: the generator cut)."""
     import awkward as ak
     import fastjet
     import vector
@@ -129,7 +60,7 @@ def cluster_jets(events: list[np.ndarray], cfg: JetConfig) -> list[np.ndarray]:
     )
     algorithm = getattr(fastjet, f"{cfg.algorithm}_algorithm")
     definition = fastjet.JetDefinition(algorithm, cfg.radius, cfg.p)
-    jets = fastjet.ClusterSequence(array, definition).inclusive_jets(min_pt=cfg.min_pt)
+    jets = fastjet.ClusterSequence(array, definition).inclusive_jets(min_pt=cfg.min_pt if min_pt is None else min_pt)
     out = []
     for event in ak.to_list(jets):
         if not event:
@@ -142,10 +73,11 @@ def cluster_jets(events: list[np.ndarray], cfg: JetConfig) -> list[np.ndarray]:
     return out
 
 
-def match_jets(reco: list[np.ndarray], gen: list[np.ndarray], max_dr: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (gen pt, reco pt) matched greedily by smallest Delta R below `max_dr`, per event."""
-    gen_pt, reco_pt = [], []
-    for r, g in zip(reco, gen, strict=True):
+def match_jets(reco: list[np.ndarray], gen: list[np.ndarray], max_dr: float) -> dict[str, np.ndarray]:
+    """Pairs matched greedily by smallest Delta R below `max_dr`, per event: event index,
+    generator pT and reco pT of each pair."""
+    event, gen_pt, reco_pt = [], [], []
+    for e, (r, g) in enumerate(zip(reco, gen, strict=True)):
         if not len(r) or not len(g):
             continue
         dphi = np.mod(g[:, None, 2] - r[None, :, 2] + np.pi, 2 * np.pi) - np.pi
@@ -159,61 +91,136 @@ def match_jets(reco: list[np.ndarray], gen: list[np.ndarray], max_dr: float) -> 
                 continue
             used_g.add(i)
             used_r.add(j)
+            event.append(e)
             gen_pt.append(g[i, 0])
             reco_pt.append(r[j, 0])
-    return np.array(gen_pt), np.array(reco_pt)
+    return {"event": np.array(event, dtype=np.int64), "gen_pt": np.array(gen_pt), "reco_pt": np.array(reco_pt)}
 
 
-def jet_response(reco_jets, gen_jets, cfg: JetConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Generator pT and reco/gen pT of the matched jet pairs."""
-    gen_pt, reco_pt = match_jets(reco_jets, gen_jets, cfg.match_dr)
-    return gen_pt, reco_pt / np.maximum(gen_pt, 1e-12)
+def _bins(edges) -> list[tuple[float, float]]:
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-def jet_summary(gen_pt: np.ndarray, response: np.ndarray, n_gen: int, binning: Binning, samples: int, rng) -> dict:
-    return {
-        "gen_jets": int(n_gen),
-        "matched": int(len(gen_pt)),
-        "matching_efficiency": float(len(gen_pt) / n_gen) if n_gen else float("nan"),
-        "pt_response": summarize(response, samples, rng),
-        "pt_response_vs_gen_pt": binned(gen_pt, response, binning.jet_pt, samples, rng),
+def jet_metrics(
+    pairs: dict[str, np.ndarray], gen_jets: list[np.ndarray], binning: Binning, rs: EventResampler
+) -> tuple[dict, dict[str, Estimate]]:
+    """Summary (JSON) and estimates (for paired differences) of the jet pT response of the
+    matched pairs (`match_jets`)."""
+    response = pairs["reco_pt"] / np.maximum(pairs["gen_pt"], 1e-12)
+    n_gen = np.array([len(g) for g in gen_jets], dtype=np.float64)
+    n_matched = np.bincount(pairs["event"], minlength=len(gen_jets)).astype(np.float64)
+    overall = rs.response(response, pairs["event"])
+    estimates = {f"jet_pt_{k}": e for k, e in overall.items()}
+    per_bin = []
+    for b, (lo, hi) in enumerate(_bins(binning.jet_pt)):
+        inside = (pairs["gen_pt"] >= lo) & (pairs["gen_pt"] < hi)
+        est = rs.response(response[inside], pairs["event"][inside])
+        estimates |= {f"jet_pt_{k}[{b}]": e for k, e in est.items()}
+        per_bin.append({"low": lo, "high": hi, **summary(est, inside.sum())})
+    matching = rs.ratio_of_sums(n_matched, n_gen)
+    out = {
+        "gen_jets": int(n_gen.sum()),
+        "matched": int(len(response)),
+        "matching_efficiency": matching.value,
+        "matching_efficiency_err": matching.error,
+        "pt_response": summary(overall, len(response)),
+        "pt_response_vs_gen_pt": per_bin,
     }
+    return out, estimates
 
 
-def jet_metrics(reco_jets, gen_jets, cfg: JetConfig, binning: Binning, samples: int, rng) -> dict:
-    gen_pt, response = jet_response(reco_jets, gen_jets, cfg)
-    return jet_summary(gen_pt, response, sum(len(g) for g in gen_jets), binning, samples, rng)
-
-
-# ---- missing transverse momentum ------------------------------------------------------------
-def met(events: list[np.ndarray]) -> np.ndarray:
-    out = []
-    for e in events:
+def transverse_sum(events: list[np.ndarray]) -> np.ndarray:
+    """(events, 2): the summed px, py of each event's particles (minus the MET vector)."""
+    out = np.zeros((len(events), 2))
+    for i, e in enumerate(events):
         p4 = four_momenta(e)
-        out.append(np.hypot(p4[:, 0].sum(), p4[:, 1].sum()))
-    return np.array(out)
+        out[i] = p4[:, 0].sum(), p4[:, 1].sum()
+    return out
 
 
-def met_ratio(reco_met: np.ndarray, gen_met: np.ndarray, binning: Binning) -> tuple[np.ndarray, np.ndarray]:
-    """Generator MET and reco/gen MET of the events whose generator MET reaches binning.met[0]."""
-    keep = gen_met >= binning.met[0]
-    return gen_met[keep], reco_met[keep] / gen_met[keep]
-
-
-def met_summary(reco_met: np.ndarray, gen_met: np.ndarray, binning: Binning, samples: int, rng) -> dict:
-    gen_kept, response = met_ratio(reco_met, gen_met, binning)
-    difference = reco_met - gen_met
-    q25, q75 = np.percentile(difference, [25, 75]) if len(difference) else (float("nan"), float("nan"))
-    return {
-        "events": int(len(gen_met)),
-        "events_above_min": int(len(gen_kept)),
-        "min_gen_met": binning.met[0],
-        "response": summarize(response, samples, rng),
-        "difference_iqr_gev": float(q75 - q25),
-        "response_vs_gen_met": binned(gen_kept, response, binning.met, samples, rng),
+def met_metrics(
+    reco_sum: np.ndarray, gen_sum: np.ndarray, binning: Binning, rs: EventResampler
+) -> tuple[dict, dict[str, Estimate]]:
+    """Spread of the MET vector difference (both components pooled), in GeV, overall and in
+    bins of generator MET; and the median difference of the MET magnitudes."""
+    delta = reco_sum - gen_sum
+    gen_met = np.hypot(gen_sum[:, 0], gen_sum[:, 1])
+    events = np.arange(len(delta))
+    values, owners = np.concatenate([delta[:, 0], delta[:, 1]]), np.concatenate([events, events])
+    overall = rs.spread(values, owners)
+    magnitude = rs.spread(np.hypot(reco_sum[:, 0], reco_sum[:, 1]) - gen_met, events)
+    estimates = {"met_sigma_gev": overall["sigma"], "met_magnitude_bias_gev": magnitude["median"]}
+    per_bin = []
+    for b, (lo, hi) in enumerate(_bins(binning.met)):
+        inside = np.concatenate([(gen_met >= lo) & (gen_met < hi)] * 2)
+        est = rs.spread(values[inside], owners[inside])
+        estimates[f"met_sigma_gev[{b}]"] = est["sigma"]
+        per_bin.append({"low": lo, "high": hi, **summary({"sigma_gev": est["sigma"]}, inside.sum() // 2)})
+    out = {
+        "events": int(len(delta)),
         "mean_gen_met": float(gen_met.mean()) if len(gen_met) else float("nan"),
+        "sigma_gev": summary({"value": overall["sigma"]}, len(delta)),
+        "magnitude_bias_gev": summary({"value": magnitude["median"]}, len(delta)),
+        "sigma_vs_gen_met": per_bin,
     }
+    return out, estimates
 
 
-def met_metrics(reco: list[np.ndarray], gen: list[np.ndarray], binning: Binning, samples: int, rng) -> dict:
-    return met_summary(met(reco), met(gen), binning, samples, rng)
+def particle_metrics(
+    reco: list[np.ndarray], truth: list[np.ndarray], binning: Binning, rs: EventResampler
+) -> tuple[dict, dict[str, Estimate]]:
+    """Element by element against the per-element truth, per class."""
+    owner = np.concatenate([np.full(len(t), i) for i, t in enumerate(truth)]).astype(np.int64)
+    r, t = np.concatenate(reco), np.concatenate(truth)
+    r_cls, t_cls = r[:, 0].astype(int), t[:, 0].astype(int)
+    n_classes = max(CLASS_NAMES) + 1
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (t_cls, r_cls), 1)
+    out: dict = {"confusion": confusion.tolist(), "classes": {}}
+    estimates: dict[str, Estimate] = {}
+
+    def per_event(selected: np.ndarray) -> np.ndarray:
+        return np.bincount(owner[selected], minlength=len(truth)).astype(np.float64)
+
+    def rate(numerator, denominator, x, edges):
+        total = np.histogram(x[denominator], edges)[0]
+        passed = np.histogram(x[numerator & denominator], edges)[0]
+        return [float(p / n) if n else float("nan") for p, n in zip(passed, total, strict=True)]
+
+    for c, name in CLASS_NAMES.items():
+        true_c, reco_c = t_cls == c, r_cls == c
+        matched = true_c & reco_c
+        fake = reco_c & (t_cls == 0)
+        efficiency = rs.ratio_of_sums(per_event(matched), per_event(true_c))
+        fake_rate = rs.ratio_of_sums(per_event(fake), per_event(reco_c))
+        ok = matched & (t[:, 2] > 0)
+        pt = rs.response(r[ok, 2] / t[ok, 2], owner[ok])
+        ok_e = matched & (t[:, 5] > 0)
+        energy = rs.response(r[ok_e, 5] / t[ok_e, 5], owner[ok_e])
+        estimates |= {f"efficiency/{name}": efficiency, f"fake_rate/{name}": fake_rate}
+        estimates[f"pt_resolution/{name}"] = pt["resolution"]
+        out["classes"][name] = {
+            "true": int(true_c.sum()),
+            "reco": int(reco_c.sum()),
+            "efficiency": efficiency.value,
+            "efficiency_err": efficiency.error,
+            "fake_rate": fake_rate.value,
+            "fake_rate_err": fake_rate.error,
+            "efficiency_vs_pt": rate(reco_c, true_c, t[:, 2], binning.particle_pt),
+            "efficiency_vs_eta": rate(reco_c, true_c, t[:, 3], binning.particle_eta),
+            "fake_rate_vs_pt": rate(t_cls == 0, reco_c, r[:, 2], binning.particle_pt),
+            "fake_rate_vs_eta": rate(t_cls == 0, reco_c, r[:, 3], binning.particle_eta),
+            "pt_response": summary(pt, ok.sum()),
+            "energy_response": summary(energy, ok_e.sum()),
+        }
+    return out, estimates
+
+
+def paired_differences(estimates: dict[str, dict[str, Estimate]], reference: str) -> dict[str, dict[str, dict]]:
+    """source -> metric -> difference to the reference source (value, err, interval, significant)."""
+    ref = estimates[reference]
+    return {
+        source: {key: est.minus(ref[key]).difference_summary() for key, est in mine.items() if key in ref}
+        for source, mine in estimates.items()
+        if source != reference
+    }

@@ -10,53 +10,109 @@ from ..atomic import atomic_write_json, atomic_write_text
 from .candidates import CLASS_NAMES
 
 
+def _fmt(value, error=None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if error is None or (isinstance(error, float) and math.isnan(error)):
+        return f"{value:.3f}"
+    return f"{value:.3f} ± {error:.3f}"
+
+
+def _bin_label(b: dict, unit: str = "GeV") -> str:
+    return f"{b['low']:g}-{b['high']:g} {unit}"
+
+
 def summary_rows(metrics: dict) -> list[tuple[str, dict[str, str]]]:
     """(metric, {source: 'value ± error'}) for the terminal and report.md."""
     sources = metrics["sources"]
 
-    def fmt(value, error=None) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        if error is None or (isinstance(error, float) and math.isnan(error)):
-            return f"{value:.3f}"
-        return f"{value:.3f} ± {error:.3f}"
-
     def row(label, getter):
-        return label, {s: getter(m) for s, m in sources.items()}
+        def safe(m):
+            try:
+                return getter(m)
+            except KeyError:  # a metric this source has no counterpart for (particles of `ideal`)
+                return "-"
+
+        return label, {s: safe(m) for s, m in sources.items()}
+
+    def stat(d: dict, key: str) -> str:
+        return _fmt(d[key], d.get(f"{key}_err"))
 
     rows = [
-        row(
-            "jet pT response (median)",
-            lambda m: fmt(m["jets"]["pt_response"]["median"], m["jets"]["pt_response"]["median_err"]),
-        ),
-        row(
-            "jet pT resolution (IQR/median)",
-            lambda m: fmt(m["jets"]["pt_response"]["resolution"], m["jets"]["pt_response"]["resolution_err"]),
-        ),
-        row("jets matched to gen jets", lambda m: fmt(m["jets"]["matching_efficiency"])),
-        row("MET response (median)", lambda m: fmt(m["met"]["response"]["median"], m["met"]["response"]["median_err"])),
-        row(
-            "MET resolution (IQR/median)",
-            lambda m: fmt(m["met"]["response"]["resolution"], m["met"]["response"]["resolution_err"]),
-        ),
-        row("MET reco-gen IQR (GeV)", lambda m: fmt(m["met"]["difference_iqr_gev"])),
+        row("jet pT response (median)", lambda m: stat(m["jets"]["pt_response"], "median")),
+        row("jet pT resolution (IQR/median)", lambda m: stat(m["jets"]["pt_response"], "resolution")),
     ]
+    first = next(iter(sources.values()))
+    for i, b in enumerate(first["jets"]["pt_response_vs_gen_pt"]):
+        label = _bin_label(b)
+        rows.append(
+            row(f"  response, gen jet pT {label}", lambda m, i=i: stat(m["jets"]["pt_response_vs_gen_pt"][i], "median"))
+        )
+        rows.append(
+            row(
+                f"  resolution, gen jet pT {label}",
+                lambda m, i=i: stat(m["jets"]["pt_response_vs_gen_pt"][i], "resolution"),
+            )
+        )
+    rows.append(row("gen jets matched", lambda m: stat(m["jets"], "matching_efficiency")))
+    rows.append(row("MET resolution (GeV, sigma of reco-gen px, py)", lambda m: stat(m["met"]["sigma_gev"], "value")))
+    for i, b in enumerate(first["met"]["sigma_vs_gen_met"]):
+        rows.append(
+            row(f"  gen MET {_bin_label(b)}", lambda m, i=i: stat(m["met"]["sigma_vs_gen_met"][i], "sigma_gev"))
+        )
+    rows.append(row("MET magnitude bias (GeV, median)", lambda m: stat(m["met"]["magnitude_bias_gev"], "value")))
     for name in CLASS_NAMES.values():
-        rows.append(row(f"efficiency: {name}", lambda m, n=name: fmt(m["particles"]["classes"][n]["efficiency"])))
-        rows.append(row(f"fake rate: {name}", lambda m, n=name: fmt(m["particles"]["classes"][n]["fake_rate"])))
+        rows.append(row(f"efficiency: {name}", lambda m, n=name: stat(m["particles"]["classes"][n], "efficiency")))
+        rows.append(row(f"fake rate: {name}", lambda m, n=name: stat(m["particles"]["classes"][n], "fake_rate")))
     for name in ("charged hadron", "neutral hadron", "photon"):
         rows.append(
             row(
                 f"pT resolution: {name}",
-                lambda m, n=name: fmt(m["particles"]["classes"][n]["pt_response"]["resolution"]),
+                lambda m, n=name: stat(m["particles"]["classes"][n]["pt_response"], "resolution"),
             )
         )
     return rows
 
 
-def table_text(metrics: dict) -> str:
-    sources = list(metrics["sources"])
-    rows = summary_rows(metrics)
+DIFFERENCE_ROWS = (
+    ("jet pT resolution", "jet_pt_resolution"),
+    ("jet pT response", "jet_pt_median"),
+    ("MET resolution (GeV)", "met_sigma_gev"),
+)
+
+
+def difference_rows(metrics: dict) -> list[tuple[str, dict[str, str]]]:
+    """Paired differences source - reference; '*' marks those whose 95% interval excludes zero."""
+    diffs = metrics.get("differences")
+    if not diffs:
+        return []
+    sources = diffs["sources"]
+    first = next(iter(metrics["sources"].values()))
+
+    def cell(d: dict | None) -> str:
+        if d is None:
+            return "-"
+        return _fmt(d["value"], d["err"]) + (" *" if d["significant"] else "")
+
+    rows = [(label, {s: cell(sources[s].get(key)) for s in sources}) for label, key in DIFFERENCE_ROWS]
+    for i, b in enumerate(first["jets"]["pt_response_vs_gen_pt"]):
+        rows.append(
+            (
+                f"  jet pT resolution, {_bin_label(b)}",
+                {s: cell(sources[s].get(f"jet_pt_resolution[{i}]")) for s in sources},
+            )
+        )
+    for i, b in enumerate(first["met"]["sigma_vs_gen_met"]):
+        rows.append(
+            (
+                f"  MET resolution, gen MET {_bin_label(b)}",
+                {s: cell(sources[s].get(f"met_sigma_gev[{i}]")) for s in sources},
+            )
+        )
+    return rows
+
+
+def _table(rows: list[tuple[str, dict[str, str]]], sources: list[str]) -> str:
     width = max(len(label) for label, _ in rows)
     cols = [max(len(s), *(len(values[s]) for _, values in rows)) for s in sources]
     lines = [f"{'metric':<{width}}  " + "  ".join(f"{s:>{c}}" for s, c in zip(sources, cols, strict=True))]
@@ -65,24 +121,57 @@ def table_text(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def table_text(metrics: dict) -> str:
+    text = _table(summary_rows(metrics), list(metrics["sources"]))
+    rows = difference_rows(metrics)
+    if rows:
+        reference = metrics["differences"]["reference"]
+        text += f"\n\nPaired differences to {reference} (per-event bootstrap; * = 95% interval excludes 0):\n"
+        text += _table(rows, list(metrics["differences"]["sources"]))
+    return text
+
+
+def _markdown_table(rows, sources) -> list[str]:
+    lines = ["| metric | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
+    return lines + [f"| {label.strip()} | " + " | ".join(values[s] for s in sources) + " |" for label, values in rows]
+
+
+def processes_label(metrics: dict) -> str:
+    return ", ".join(f"{name} ({n})" for name, n in metrics.get("processes", {}).items()) or "unknown"
+
+
 def markdown(metrics: dict, plots: list[Path]) -> str:
     sources = list(metrics["sources"])
+    jets = metrics["jets"]
     lines = [
         "# Evaluation report",
         "",
-        f"{metrics['events']} events of the {metrics['split']} split ({metrics['manifest']}); jets: "
-        f"{metrics['jets']['algorithm']} R={metrics['jets']['radius']} p={metrics['jets']['p']}, "
-        f"pT > {metrics['jets']['min_pt']} GeV, matched within Delta R < {metrics['jets']['match_dr']}. "
-        f"MET ratios for events with generator MET >= {metrics['met_min_gev']} GeV. "
-        "Resolutions are IQR/median of reco/gen; uncertainties from "
-        f"{metrics['bootstrap']} bootstrap resamples. `target` is the per-element truth the models learn "
-        "(the best a particle flow on these elements could do); `baseline` the rule-based particle flow.",
+        f"{metrics['events']} events of the {metrics['split']} split ({metrics['manifest']}); processes: "
+        f"{processes_label(metrics)}. Every source is evaluated on the same events.",
         "",
-        "| metric | " + " | ".join(sources) + " |",
-        "|---|" + "---|" * len(sources),
+        f"Jets: {jets['algorithm']} R={jets['radius']} p={jets['p']}; generator jets with pT > {jets['min_pt']} GeV, "
+        f"reco jets down to {jets['reco_min_pt']} GeV, matched within Delta R < {jets['match_dr']}. "
+        "Jet resolution is IQR/median of reco/gen pT. MET resolution is the spread (IQR/1.349) of the "
+        "vector difference reco - generator (px and py pooled), in GeV, over all events of the processes "
+        "above (generator MET from the neutrinos). Uncertainties and differences come from "
+        f"{metrics['bootstrap']} paired per-event bootstrap resamples: every replicate resamples the same "
+        "events for every source.",
+        "",
     ]
-    for label, values in summary_rows(metrics):
-        lines.append(f"| {label} | " + " | ".join(values[s] for s in sources) + " |")
+    lines += [f"- `{name}`: {text}" for name, text in metrics.get("descriptions", {}).items()]
+    lines += [""] + _markdown_table(summary_rows(metrics), sources)
+    rows = difference_rows(metrics)
+    if rows:
+        reference = metrics["differences"]["reference"]
+        lines += [
+            "",
+            f"## Paired differences to `{reference}`",
+            "",
+            "Source minus reference, per-event bootstrap error; `*`: the 95% interval excludes zero "
+            "(a significant difference). Negative resolution differences are improvements.",
+            "",
+            *_markdown_table(rows, list(metrics["differences"]["sources"])),
+        ]
     lines += ["", "## Timing", ""]
     for source, t in metrics["timing"].items():
         lines.append(f"- {source}: {t['ms_per_event']:.3f} ms/event")
@@ -91,89 +180,126 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(metrics: dict, responses: dict, directory: Path) -> list[Path]:
-    import matplotlib
+ELEMENT_SOURCES = ("element-truth", "ideal")  # no per-element classification to plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep
+
+def _hist(ax, distributions: dict, key: str, bins) -> None:
     import numpy as np
 
-    plt.style.use(mplhep.style.CMS)
-    directory.mkdir(parents=True, exist_ok=True)
-    sources = list(metrics["sources"])
-    written = []
+    for source, d in distributions.items():
+        if len(d[key]):
+            ax.hist(np.clip(d[key], bins[0], bins[-1]), bins=bins, histtype="step", lw=2, label=source, density=True)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=12)
 
-    def save(fig, name):
-        path = directory / f"{name}.png"
-        fig.savefig(path, dpi=80, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
 
-    for key, label, bins in (
-        ("jet", "jet $p_T^{reco}/p_T^{gen}$", np.linspace(0.0, 2.0, 41)),
-        ("met", "$p_T^{miss,reco}/p_T^{miss,gen}$", np.linspace(0.0, 3.0, 31)),
+def plot_jet_response(plt, metrics, distributions) -> dict:
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(8, 6))
+    _hist(ax, distributions, "jet", np.linspace(0.0, 2.0, 81))
+    ax.set_xlabel("jet $p_T^{reco}/p_T^{gen}$")
+    return {"jet_response": fig}
+
+
+def plot_met_difference(plt, metrics, distributions) -> dict:
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(8, 6))
+    _hist(ax, distributions, "met", np.linspace(-40.0, 40.0, 81))
+    ax.set_xlabel("$p_{x,y}^{miss,reco} - p_{x,y}^{miss,gen}$ [GeV]")
+    ax.set_title(processes_label(metrics), fontsize=12)
+    return {"met_difference": fig}
+
+
+def plot_binned(plt, metrics, distributions) -> dict:
+    figures = {}
+    for name, key, stats, xlabel in (
+        (
+            "jet_response_vs_pt",
+            lambda m: m["jets"]["pt_response_vs_gen_pt"],
+            ("median", "resolution"),
+            "generator jet $p_T$ [GeV]",
+        ),
+        ("met_resolution_vs_met", lambda m: m["met"]["sigma_vs_gen_met"], ("sigma_gev",), "generator MET [GeV]"),
     ):
-        fig, ax = plt.subplots(figsize=(8, 6))
-        for source in sources:
-            values = responses[source][key]
-            if len(values):
-                ax.hist(
-                    np.clip(values, bins[0], bins[-1]), bins=bins, histtype="step", lw=2, label=source, density=True
+        fig, axes = plt.subplots(len(stats), 1, figsize=(8, 4.5 * len(stats)), sharex=True, squeeze=False)
+        for source, m in metrics["sources"].items():
+            bins = key(m)
+            x = [(b["low"] + b["high"]) / 2 for b in bins]
+            for ax, stat in zip(axes[:, 0], stats, strict=True):
+                ax.errorbar(x, [b[stat] for b in bins], yerr=[b[f"{stat}_err"] for b in bins], marker="o", label=source)
+                ax.set_ylabel(
+                    {"median": "median response", "resolution": "IQR / median", "sigma_gev": "MET resolution [GeV]"}[
+                        stat
+                    ]
                 )
-        ax.set_xlabel(label)
-        ax.set_ylabel("density")
-        ax.legend()
-        save(fig, f"{key}_response")
+        axes[-1, 0].set_xlabel(xlabel)
+        axes[0, 0].legend(fontsize=12)
+        figures[name] = fig
+    return figures
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 9), sharex=True)
-    for source in sources:
-        bins_ = metrics["sources"][source]["jets"]["pt_response_vs_gen_pt"]
-        x = [(b["low"] + b["high"]) / 2 for b in bins_]
-        top.errorbar(x, [b["median"] for b in bins_], yerr=[b["median_err"] for b in bins_], marker="o", label=source)
-        bottom.errorbar(
-            x, [b["resolution"] for b in bins_], yerr=[b["resolution_err"] for b in bins_], marker="o", label=source
-        )
-    top.set_ylabel("median response")
-    bottom.set_ylabel("IQR / median")
-    bottom.set_xlabel("generator jet $p_T$ [GeV]")
-    bottom.set_xscale("log")
-    top.legend()
-    save(fig, "jet_response_vs_pt")
 
+def plot_particle_rates(plt, metrics, distributions) -> dict:
     edges = metrics["binning"]["particle_pt"]
     x = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    figures = {}
     for quantity in ("efficiency", "fake_rate"):
         fig, axes = plt.subplots(1, len(CLASS_NAMES), figsize=(5 * len(CLASS_NAMES), 5), sharey=True)
         for ax, name in zip(axes, CLASS_NAMES.values(), strict=True):
-            for source in sources:
-                if source == "target":
-                    continue
-                ax.plot(
-                    x, metrics["sources"][source]["particles"]["classes"][name][f"{quantity}_vs_pt"], "o-", label=source
-                )
+            for source, m in metrics["sources"].items():
+                if "particles" in m and source not in ELEMENT_SOURCES:
+                    ax.plot(x, m["particles"]["classes"][name][f"{quantity}_vs_pt"], "o-", label=source)
             ax.set_title(name, fontsize=16)
             ax.set_xscale("log")
             ax.set_xlabel("$p_T$ [GeV]")
         axes[0].set_ylabel(quantity.replace("_", " "))
         axes[0].legend(fontsize=12)
-        save(fig, f"{quantity}_vs_pt")
+        figures[f"{quantity}_vs_pt"] = fig
+    return figures
 
-    for source in sources:
-        if source == "target":
+
+def plot_confusion(plt, metrics, distributions) -> dict:
+    import numpy as np
+
+    figures = {}
+    names = ["none", *CLASS_NAMES.values()]
+    for source, m in metrics["sources"].items():
+        if "particles" not in m or source in ELEMENT_SOURCES:
             continue
-        confusion = np.array(metrics["sources"][source]["particles"]["confusion"], dtype=float)
+        confusion = np.array(m["particles"]["confusion"], dtype=float)
         norm = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
         fig, ax = plt.subplots(figsize=(7, 6))
         ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-        names = ["none", *CLASS_NAMES.values()]
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=11)
         ax.set_yticks(range(len(names)), names, fontsize=11)
         ax.set_xlabel("reconstructed")
         ax.set_ylabel("target")
         for (i, j), v in np.ndenumerate(norm):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9)
-        save(fig, f"confusion_{source}")
+        figures[f"confusion_{source}"] = fig
+    return figures
+
+
+PLOTS = (plot_jet_response, plot_met_difference, plot_binned, plot_particle_rates, plot_confusion)
+
+
+def plots(metrics: dict, distributions: dict, directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    plt.style.use(mplhep.style.CMS)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for plot in PLOTS:
+        for name, fig in plot(plt, metrics, distributions).items():
+            path = directory / f"{name}.png"
+            fig.savefig(path, dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            written.append(path)
     return written
 
 
@@ -186,34 +312,23 @@ def write(report_dir: Path, metrics: dict, responses: dict, tensorboard_dir: Pat
 
 
 def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None:
+    import matplotlib.pyplot as plt
     import numpy as np
-    from torch.utils.tensorboard import SummaryWriter
+
+    from ..tb_writer import scalar_writer
 
     for source, m in metrics["sources"].items():
-        logdir = tensorboard_dir / "evaluate" / source
-        logdir.mkdir(parents=True, exist_ok=True)
-        for old in logdir.glob("events.out.tfevents.*"):
-            old.unlink()  # a rerun replaces the scalars instead of adding a second set
-        writer = SummaryWriter(str(logdir))
         scalars = {
             "jets/pt_response": m["jets"]["pt_response"]["median"],
             "jets/pt_resolution": m["jets"]["pt_response"]["resolution"],
-            "met/response": m["met"]["response"]["median"],
-            "met/resolution": m["met"]["response"]["resolution"],
-            **{f"efficiency/{n}": c["efficiency"] for n, c in m["particles"]["classes"].items()},
-            **{f"fake_rate/{n}": c["fake_rate"] for n, c in m["particles"]["classes"].items()},
+            "met/resolution_gev": m["met"]["sigma_gev"]["value"],
+            **{f"efficiency/{n}": c["efficiency"] for n, c in m.get("particles", {}).get("classes", {}).items()},
+            **{f"fake_rate/{n}": c["fake_rate"] for n, c in m.get("particles", {}).get("classes", {}).items()},
         }
-        for tag, value in scalars.items():
-            writer.add_scalar(tag, value, 0)
-        writer.close()
-    import matplotlib.pyplot as plt
-
-    logdir = tensorboard_dir / "evaluate" / "plots"
-    logdir.mkdir(parents=True, exist_ok=True)
-    for old in logdir.glob("events.out.tfevents.*"):
-        old.unlink()
-    writer = SummaryWriter(str(logdir))
-    for path in paths:
-        image = plt.imread(path)
-        writer.add_image(path.stem, np.transpose(image[..., :3], (2, 0, 1)), 0)
-    writer.close()
+        with scalar_writer(tensorboard_dir / "evaluate" / source, replace=True) as writer:
+            for tag, value in scalars.items():
+                writer.add_scalar(tag, value, 0)
+    with scalar_writer(tensorboard_dir / "evaluate" / "plots", replace=True) as writer:
+        for path in paths:
+            image = plt.imread(path)
+            writer.add_image(path.stem, np.transpose(image[..., :3], (2, 0, 1)), 0)

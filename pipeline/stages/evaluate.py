@@ -1,6 +1,7 @@
-"""The `evaluate` stage kind: every trained model (train stages, the best trial of hpo stages)
-and the rule-based baseline on the test split, judged by particle-, jet- and missing-pT
-metrics against the truth; writes the campaign's report/."""
+"""The `evaluate` stage kind: every trained model (train stages, the best trial of hpo stages),
+the rule-based baseline, the ideal association and the per-element truth on the same events of
+the test split, judged by jet, missing-pT and particle metrics against the generator; the
+baseline's neutral calibration is fitted on the training split first. Writes report/."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..stage import Stage
+
+CALIBRATION_FILE = "baseline_calibration.json"
 
 
 class EvaluateStage(Stage):
@@ -27,74 +30,102 @@ class EvaluateStage(Stage):
                 raise FileNotFoundError(f"stage {name!r} has no trained model ({outputs}/model.pt or best/model.pt)")
         return found
 
-    def run(self) -> dict:
-        from ..evaluation import candidates, inference, metrics, report
-        from ..evaluation.baseline_pf import BaselineConfig, reconstruct
+    def baseline(self):
+        """The baseline's settings, detector and neutral calibration (fitted on the training split
+        once, kept in the stage's outputs so a rerun uses the same one)."""
+        from ..evaluation.baseline_pf import BaselineConfig, NeutralCalibration
         from ..physics.detector_spec import DetectorSpec
-        from ..training.accelerator import accelerator_for
 
-        ctx, p = self.ctx, self.params
-        manifest = ctx.manifest(p.data, "to evaluate")
-        events = inference.load_events(manifest, p.split, p.max_events)
-        ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {manifest} [{p.split}]")
-        features, level = events.manifest["features"], events.manifest["input_level"]
-
-        sources: dict[str, list[np.ndarray]] = {"target": [candidates.from_targets(y) for y in events.Y]}
-        timing: dict[str, dict] = {}
+        p = self.params
         cfg = BaselineConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.baseline.items()})
         detector = DetectorSpec.model_validate(p.detector)
-        began = time.perf_counter()
-        sources["baseline"] = [
-            reconstruct(x, k, features, level, detector, cfg) for x, k in zip(events.X, events.K, strict=True)
-        ]
-        timing["baseline"] = {"ms_per_event": 1000 * (time.perf_counter() - began) / len(events)}
+        path = self.ctx.outputs_dir / CALIBRATION_FILE
+        if cfg.calibration_events == 0:
+            return cfg, detector, None
+        if path.is_file():
+            return cfg, detector, NeutralCalibration.load(path)
+        from ..evaluation import candidates, inference
+        from ..evaluation.baseline_pf import reconstruct
 
-        accelerator = accelerator_for(ctx.site.device)
+        events = inference.load_events(self.manifest, "train", cfg.calibration_events)
+        features, level = events.manifest["features"], events.manifest["input_level"]
+        raw = [reconstruct(x, k, features, level, detector, cfg) for x, k in zip(events.X, events.K, strict=True)]
+        calibration = NeutralCalibration.fit(raw, [candidates.from_targets(y) for y in events.Y], cfg)
+        calibration.save(path)
+        self.ctx.log(f"baseline neutral calibration fitted on {len(events)} training events -> {path}")
+        return cfg, detector, calibration
+
+    def sources(self, events) -> tuple[dict[str, list[np.ndarray]], dict[str, dict]]:
+        """Candidate tables of every source, and the time each took per event."""
+        from ..evaluation import candidates, inference
+        from ..evaluation.baseline_pf import reconstruct
+        from ..training.accelerator import accelerator_for
+
+        p = self.params
+        features, level = events.manifest["features"], events.manifest["input_level"]
+        cfg, detector, calibration = self.baseline()
+        sources: dict[str, list[np.ndarray]] = {}
+        timing: dict[str, dict] = {}
+        accelerator = accelerator_for(self.ctx.site.device)
         device = accelerator.device(0)
         for name, (weights, config) in self.model_files().items():
             model = inference.load_model(weights, config, device)
             outputs, ms = inference.infer(model, events, p.batch_size, p.precision, accelerator, device)
             sources[name] = [candidates.from_model(o, o["mask"])[0] for o in outputs]
             timing[name] = {"ms_per_event": ms, "weights": str(weights)}
-            ctx.log(f"model {name}: {ms:.3f} ms/event ({p.precision}, {device})")
-
-        rng = np.random.default_rng(p.seed)
-        jet_cfg = metrics.JetConfig(**p.jets.model_dump())
-        binning = metrics.Binning(jet_pt=tuple(p.jet_pt_bins))
-        gen = [candidates.from_gen(g) for g in events.gen]
+            self.ctx.log(f"model {name}: {ms:.3f} ms/event ({p.precision}, {device})")
         began = time.perf_counter()
-        gen_jets = metrics.cluster_jets(gen, jet_cfg)
-        out: dict = {
+        sources["baseline"] = [
+            reconstruct(x, k, features, level, detector, cfg, calibration)
+            for x, k in zip(events.X, events.K, strict=True)
+        ]
+        timing["baseline"] = {"ms_per_event": 1000 * (time.perf_counter() - began) / len(events)}
+        sources["ideal"] = [candidates.from_ideal(g, k) for g, k in zip(events.gen, events.K, strict=True)]
+        sources["element-truth"] = [candidates.from_targets(y) for y in events.Y]
+        if calibration is not None:
+            timing["baseline"]["calibration"] = calibration.to_json()
+        return sources, timing
+
+    def run(self) -> dict:
+        from ..evaluation import comparison, inference, metrics, report
+
+        ctx, p = self.ctx, self.params
+        self.manifest = ctx.manifest(p.data, "to evaluate")
+        events = inference.load_events(self.manifest, p.split, p.max_events)
+        ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {self.manifest} [{p.split}]")
+        sources, timing = self.sources(events)
+        settings = comparison.Settings(
+            jets=metrics.JetConfig(**p.jets.model_dump()),
+            binning=metrics.Binning(jet_pt=tuple(p.jet_pt_bins), met=tuple(p.met_bins)),
+            bootstrap=p.bootstrap,
+            seed=p.seed,
+        )
+        began = time.perf_counter()
+        truth = sources["element-truth"]
+        names = events.manifest.get("processes", [])
+        out, distributions = comparison.compare(sources, events.gen, truth, events.process_id, names, settings)
+        out |= {
             "events": len(events),
             "split": p.split,
-            "manifest": str(manifest),
+            "manifest": str(self.manifest),
             "jets": p.jets.model_dump(),
             "bootstrap": p.bootstrap,
-            "met_min_gev": binning.met[0],
-            "binning": {"jet_pt": list(binning.jet_pt), "particle_pt": list(binning.particle_pt)},
+            "binning": {
+                "jet_pt": list(p.jet_pt_bins),
+                "met": list(p.met_bins),
+                "particle_pt": list(settings.binning.particle_pt),
+            },
             "timing": timing,
-            "sources": {},
         }
-        n_gen_jets, gen_met = sum(len(j) for j in gen_jets), metrics.met(gen)
-        responses = {}
-        for name, tables in sources.items():
-            gen_pt, jet_response = metrics.jet_response(metrics.cluster_jets(tables, jet_cfg), gen_jets, jet_cfg)
-            reco_met = metrics.met(tables)
-            responses[name] = {"jet": jet_response, "met": metrics.met_ratio(reco_met, gen_met, binning)[1]}
-            out["sources"][name] = {
-                "particles": metrics.particle_metrics(tables, sources["target"], binning, p.bootstrap, rng),
-                "jets": metrics.jet_summary(gen_pt, jet_response, n_gen_jets, binning, p.bootstrap, rng),
-                "met": metrics.met_summary(reco_met, gen_met, binning, p.bootstrap, rng),
-            }
         out["evaluation_events_per_second"] = len(events) * len(sources) / max(time.perf_counter() - began, 1e-9)
         report_dir = ctx.campaign_dir / "report"
-        paths = report.write(report_dir, out, responses, ctx.tensorboard_dir)
+        paths = report.write(report_dir, out, distributions, ctx.tensorboard_dir)
         ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{report.table_text(out)}")
         summary = {
             name: {
                 "jet_pt_resolution": m["jets"]["pt_response"]["resolution"],
                 "jet_pt_response": m["jets"]["pt_response"]["median"],
-                "met_resolution": m["met"]["response"]["resolution"],
+                "met_sigma_gev": m["met"]["sigma_gev"]["value"],
             }
             for name, m in out["sources"].items()
         }

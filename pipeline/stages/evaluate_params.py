@@ -13,7 +13,10 @@ class JetParams(Strict):
     algorithm: Literal["ee_genkt", "ee_kt"] = Field("ee_genkt", description="fastjet e+e- algorithm.")
     radius: PositiveFloat = Field(0.4, description="Jet radius R.")
     p: float = Field(-1.0, description="Generalised-kt exponent: -1 anti-kt, 0 Cambridge/Aachen, 1 kt.")
-    min_pt: float = Field(5.0, ge=0, description="Jets below this pT (GeV) are dropped.")
+    min_pt: float = Field(5.0, ge=0, description="Generator jets below this pT (GeV) are not evaluated.")
+    reco_min_pt: float = Field(
+        1.0, ge=0, description="Reco jets are kept down to this pT (GeV) for matching, so a low response is not cut."
+    )
     match_dr: PositiveFloat = Field(0.1, description="Reco-gen jet matching: largest Delta R.")
 
 
@@ -31,7 +34,12 @@ class EvaluateParams(Strict):
     jet_pt_bins: list[float] = Field(
         [5.0, 10.0, 20.0, 40.0, 80.0, 200.0], min_length=2, description="Generator jet pT bin edges (GeV)."
     )
-    bootstrap: NonNegativeInt = Field(50, description="Bootstrap resamples for the uncertainties (0: none).")
+    met_bins: list[float] = Field(
+        [0.0, 5.0, 10.0, 20.0, 40.0, 200.0], min_length=2, description="Generator MET bin edges (GeV)."
+    )
+    bootstrap: NonNegativeInt = Field(
+        200, description="Paired per-event bootstrap resamples for uncertainties and differences (0: none)."
+    )
     baseline: dict[str, Any] = Field(
         default_factory=dict, description="pipeline.evaluation.baseline_pf.BaselineConfig fields."
     )
@@ -55,7 +63,7 @@ class EvaluateParams(Strict):
         DetectorSpec.model_validate(value)
         return value
 
-    @field_validator("jet_pt_bins")
+    @field_validator("jet_pt_bins", "met_bins")
     @classmethod
     def _increasing(cls, value: list[float]) -> list[float]:
         if any(b <= a for a, b in zip(value[:-1], value[1:], strict=True)):
