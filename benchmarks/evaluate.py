@@ -51,7 +51,7 @@ def main() -> None:
     import torch
 
     from models import build_model
-    from pipeline.evaluation import candidates, inference, metrics
+    from pipeline.evaluation import candidates, comparison, inference, metrics
     from pipeline.evaluation.baseline_pf import BaselineConfig, reconstruct
     from pipeline.physics.detector_spec import DetectorSpec
     from pipeline.training.accelerator import accelerator_for
@@ -74,15 +74,11 @@ def main() -> None:
     ]
     figures["baseline_events_per_s"] = len(events) / (time.perf_counter() - began)
 
-    gen = [candidates.from_gen(g) for g in events.gen]
     target = [candidates.from_targets(y) for y in events.Y]
-    rng = np.random.default_rng(0)
     began = time.perf_counter()
-    jet_cfg, binning = metrics.JetConfig(), metrics.Binning()
-    gen_jets = metrics.cluster_jets(gen, jet_cfg)
-    metrics.jet_metrics(metrics.cluster_jets(baseline, jet_cfg), gen_jets, jet_cfg, binning, 50, rng)
-    metrics.met_metrics(baseline, gen, binning, 50, rng)
-    metrics.particle_metrics(baseline, target, binning, 50, rng)
+    settings = comparison.Settings(metrics.JetConfig(), metrics.Binning(), bootstrap=50, seed=0)
+    processes = events.manifest.get("processes", [])
+    comparison.compare({"baseline": baseline}, events.gen, target, events.process_id, processes, settings)
     figures["metrics_events_per_s_per_source"] = len(events) / (time.perf_counter() - began)
 
     accelerator = accelerator_for(args.device)

@@ -7,9 +7,11 @@ compared with. Pandora-like in spirit, in four steps:
    `link_distance_m` of that path through the ECAL and HCAL depth, so the small ECAL piece and
    the HCAL piece of one hadron shower both join its track however far apart their centres
    look from the origin. Tracks and objects that share links form blocks.
-2. Identification per track: an electron when its nearest object is ECAL-dominated with E/p
-   near 1 and no other track; a muon when p is high and its objects hold no more than the
-   minimum-ionising deposit expected along its path (the deposit is then subtracted, not p).
+2. Identification per track: an electron when its nearest object is compact, ECAL-dominated,
+   with E/p near 1, lies within an EM shower's width of its path and is nearest to no other
+   track; a muon when p is high and the objects no other track lies closer to hold about the
+   minimum-ionising deposit expected along its path, with some of it in the HCAL, and far less
+   than p (the MIP deposit is then subtracted, not p).
 3. Energy balance per block: the calorimeter energy is compared with what its tracks explain
    (p for hadrons, the MIP deposit for muons, the electron's own object). Too little (E/p well
    below 1): objects left without a track are re-associated from a wider cone around the path,
@@ -49,11 +51,14 @@ class BaselineConfig:
     link_distance_m: float = 0.3  # object centre to the track's path through the calorimeters
     reassociation_distance_m: float = 0.5  # the wider cone searched when E/p is too low
     reassociation_sigma: float = 1.0  # E below p by more than this many sigma: re-associate
+    electron_distance_m: float = 0.03  # an EM shower's centre lies this close to its track's path
+    electron_max_spread_m: float = 0.065  # EM showers are compact; early hadron showers are not
     electron_ecal_fraction: float = 0.9
     electron_e_over_p: tuple[float, float] = (0.7, 1.4)
     muon_min_p: float = 4.0
-    muon_max_mip_ratio: float = 2.0  # linked energy at most this many expected MIP deposits
-    muon_min_hcal_mip_ratio: float = 0.3  # HCAL energy at least this fraction of its MIP deposit
+    muon_mip_ratio: tuple[float, float] = (0.5, 2.0)  # linked energy / the expected MIP deposit
+    muon_max_e_over_p: float = 0.4  # a hadron leaves most of p even when neighbours take part of it
+    muon_min_hcal_mip_ratio: float = 0.5  # HCAL energy at least this fraction of its MIP deposit
     excess_sigma: float = 2.0
     hadron_stochastic: float = 0.55  # sigma/E = a/sqrt(E) of a hadron shower
     photon_ecal_fraction: float = 0.8
@@ -170,12 +175,14 @@ def track_impacts(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.nd
 
 
 def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict[str, np.ndarray]:
-    """Clusters as they are, or hits grouped into clusters: energy, ECAL energy, centre, element row."""
+    """Clusters as they are, or hits grouped into clusters: energy, ECAL energy, centre, spatial
+    spread (energy-weighted RMS distance from the centre), element row."""
     if level == "clusters":
         c = raw_columns(X, features, "cluster")
-        require(c, "cluster", ("energy_ecal", "energy_hcal", "x", "y", "z"))
+        require(c, "cluster", ("energy_ecal", "energy_hcal", "x", "y", "z", "sigma_x", "sigma_y", "sigma_z"))
         rows = c["index"]
         return {
+            "spread": np.sqrt(c["sigma_x"] ** 2 + c["sigma_y"] ** 2 + c["sigma_z"] ** 2),
             "energy": K[rows, 4].astype(np.float64),
             "ecal": c["energy_ecal"],
             "pos": np.stack([c["x"], c["y"], c["z"]], axis=1),
@@ -194,6 +201,9 @@ def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict
     ecal = np.bincount(labels, weights=energy * (np.round(h["subdetector"]) == 0), minlength=n)
     w = np.maximum(total, 1e-12)
     pos = np.stack([np.bincount(labels, weights=energy * h[k], minlength=n) / w for k in "xyz"], axis=1)
+    spread2 = sum(
+        np.bincount(labels, weights=energy * (h[k] - pos[labels, i]) ** 2, minlength=n) for i, k in enumerate("xyz")
+    )
     leading = np.full(n, -1)
     order = np.argsort(energy)  # the last write per label is its most energetic hit
     leading[labels[order]] = rows[order]
@@ -201,6 +211,7 @@ def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict
     return {
         "energy": total,
         "ecal": ecal,
+        "spread": np.sqrt(np.maximum(spread2 / w, 0)),
         "pos": pos,
         "eta": np.arctanh(np.clip(pos[:, 2] / np.maximum(r, 1e-9), -0.999999, 0.999999)),
         "phi": np.arctan2(pos[:, 1], pos[:, 0]),
@@ -261,14 +272,16 @@ def reconstruct(
         + detector.hcal.layers * detector.hcal.mip_energy_per_layer
     )
     hcal_mip = path_factor * detector.hcal.layers * detector.hcal.mip_energy_per_layer
-    tracks_per_object = links.sum(axis=0)
+    nearest_track = dist.argmin(axis=0) if n_t else np.zeros(n_o, dtype=int)
     absorbed = np.zeros(n_o, dtype=bool)  # taken whole by an electron
     for i in np.flatnonzero(links.any(axis=1)):
         own = np.flatnonzero(links[i])
         nearest = own[dist[i, own].argmin()]
         e_over_p = energy[nearest] / max(p[i], 1e-9)
         if (
-            tracks_per_object[nearest] == 1
+            nearest_track[nearest] == i
+            and dist[i, nearest] < cfg.electron_distance_m
+            and calo["spread"][nearest] < cfg.electron_max_spread_m
             and ecal[nearest] >= cfg.electron_ecal_fraction * energy[nearest]
             and cfg.electron_e_over_p[0] <= e_over_p <= cfg.electron_e_over_p[1]
         ):
@@ -276,11 +289,13 @@ def reconstruct(
             links[i] = False  # its object is used up; its other objects are left to the others
             links[i, nearest] = True
             continue
-        exclusive = own[tracks_per_object[own] == 1]
-        e_linked, e_hcal = energy[exclusive].sum(), (energy - ecal)[exclusive].sum()
+        mine = own[nearest_track[own] == i]  # objects on its path that no other track lies closer to
+        e_linked, e_hcal = energy[mine].sum(), (energy - ecal)[mine].sum()
         if (
             p[i] >= cfg.muon_min_p
-            and e_linked <= cfg.muon_max_mip_ratio * mip[i]
+            and cfg.muon_mip_ratio[0] * mip[i]
+            <= e_linked
+            <= min(cfg.muon_mip_ratio[1] * mip[i], cfg.muon_max_e_over_p * p[i])
             and e_hcal >= cfg.muon_min_hcal_mip_ratio * hcal_mip[i]
         ):
             cls[i] = PC.MUON
