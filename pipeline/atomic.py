@@ -36,10 +36,15 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line with O_APPEND and fsync (used for the journal and stage logs)."""
+    """Append one line with O_APPEND and fsync (used for the journal and stage logs). The line
+    always starts on a fresh line: after a torn last line (a writer killed mid-write) it begins
+    with a newline instead of being glued to the fragment, where a reader would drop both."""
     data = (line.rstrip("\n") + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a concurrent append in between leaves an empty line, which readers skip
         os.write(fd, data)
         os.fsync(fd)
     finally:

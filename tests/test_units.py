@@ -102,3 +102,15 @@ def test_launch_env_from_slurm_and_local():
         1234,
         "127.0.0.1",
     )
+
+
+def test_an_append_after_a_torn_journal_line_is_kept(tmp_path):
+    from pipeline.journal import Journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.append("submitted", stage="a", job_ids=["1"])
+    with open(journal.path, "a") as handle:
+        handle.write('{"event": "state", "jobs": {"26": "RUN')  # a writer killed mid-line
+    journal.append("adopted", stage="b", job_ids=["27"])
+    journal.append("cancelled", stage="b")
+    assert [e["event"] for e in journal.entries()] == ["submitted", "adopted", "cancelled"]
