@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from slurm.request import JobRequest
 from slurm.scheduler import Scheduler, make_scheduler
 
 from .dag import topological_order
+from .env_paths import expand_path
 from .errors import UserError
 from .loader import CampaignSpec
 from .observe import ACTIVE, Observation, StageStatus, observe, record_observation
@@ -32,7 +32,7 @@ def scheduler_for(store_root: Path, spec: CampaignSpec) -> Scheduler:
 
 
 def campaign_root(spec: CampaignSpec, name: str) -> Path:
-    base = Path(os.path.expandvars(os.path.expanduser(spec.site.campaigns_dir)))
+    base = expand_path(spec.site.campaigns_dir, f"site {spec.site.name}", "campaigns_dir")
     return (base / name).resolve()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from .conftest import REPO, cli_env, py_stage, run_cli, write_workflow
+from .conftest import cli_env, py_stage, run_cli, write_workflow
 
 
 def good_workflow() -> dict:
@@ -147,4 +148,17 @@ def test_validation_and_dry_run_import_no_heavy_frameworks(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "HEAVY [] 0" in result.stdout
     assert not (tmp_path / "campaigns").exists()
-    assert str(REPO)  # the repo is importable from anywhere via PYTHONPATH
+
+
+def test_a_campaigns_dir_on_an_unset_variable_is_an_error_naming_it(tmp_path):
+    site = tmp_path / "scratchsite.yaml"
+    site.write_text(
+        "name: scratchsite\nscheduler: local\naccelerator: cpu\ncampaigns_dir: $CF_UNSET_SCRATCH/campaigns\n"
+    )
+    path = write_workflow(tmp_path, good_workflow())
+    env = {k: v for k, v in os.environ.items() if k != "CF_UNSET_SCRATCH"}
+    result = run_cli("submit", str(path), "--site", str(site), cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "campaigns_dir" in result.stderr and "$CF_UNSET_SCRATCH" in result.stderr and "not set" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert set(tmp_path.iterdir()) == {site, path}  # nothing created, no literal $CF_UNSET_SCRATCH folder
