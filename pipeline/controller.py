@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slurm.request import JobRequest
-from slurm.scheduler import Scheduler, make_scheduler
+from slurm.scheduler import Scheduler, SchedulerUnavailable, make_scheduler
 
 from .dag import topological_order
 from .env_paths import expand_path
-from .errors import UserError
+from .errors import SchedulerDown
 from .loader import CampaignSpec
 from .observe import ACTIVE, Observation, StageStatus, observe, record_observation
 from .runner import StageJob
-from .store import CampaignStore
+from .store import CampaignStore, job_name
 from .timelimit import time_to_minutes
 
 
@@ -49,7 +49,7 @@ def job_request(
     additional = dict(site.slurm.additional)
     additional.update(resources.sbatch)
     return JobRequest(
-        name=f"cf.{name}.{stage}",
+        name=job_name(name, stage),
         token=token,
         folder=root / "stages" / stage / "logs" / "jobs",
         payload=StageJob(str(root), stage),
@@ -136,9 +136,19 @@ def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observatio
     return submitted
 
 
+def require_scheduler(scheduler: Scheduler, names: list[str], action: str) -> None:
+    """One query before anything is created or submitted; SchedulerDown (exit 1) if it fails."""
+    try:
+        scheduler.query(names)
+    except SchedulerUnavailable as exc:
+        raise SchedulerDown(f"cannot {action}: the scheduler is unreachable ({exc}); nothing was changed") from None
+
+
 def submit(spec: CampaignSpec, name: str) -> tuple[CampaignStore, list[Submission]]:
-    store = CampaignStore.create(campaign_root(spec, name), spec, name)
-    scheduler = scheduler_for(store.root, store.spec)
+    root = campaign_root(spec, name)
+    scheduler = scheduler_for(root, spec)
+    require_scheduler(scheduler, [job_name(name, stage) for stage in spec.workflow.stages], "submit")
+    store = CampaignStore.create(root, spec, name)
     with store.lock("submit"):
         observation = observe(store, scheduler)
         record_observation(store, observation, locked=True)
@@ -150,7 +160,7 @@ def resume(store: CampaignStore) -> list[Submission]:
     with store.lock("resume"):
         observation = observe(store, scheduler)
         if not observation.scheduler_ok:
-            raise UserError(f"cannot resume while the scheduler is unreachable: {observation.scheduler_error}")
+            raise SchedulerDown(f"cannot resume: the scheduler is unreachable ({observation.scheduler_error})")
         record_observation(store, observation, locked=True)
         store.journal.append("resume")
         return schedule(store, scheduler, observation)

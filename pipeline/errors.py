@@ -20,6 +20,12 @@ class SpecError(UserError):
         super().__init__(f"{where}: {message}")
 
 
+class SchedulerDown(UserError):
+    """The scheduler cannot be reached (slurmctld down): a failure, not invalid input, so exit 1."""
+
+    exit_code = 1
+
+
 class CampaignBusy(Exception):
     """Another controller holds the campaign lock: the CLI exits 3."""
 

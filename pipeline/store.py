@@ -27,6 +27,11 @@ from .loader import CampaignSpec, load_yaml, validate_site, validate_workflow
 CAMPAIGN_FILE = "campaign.json"
 
 
+def job_name(campaign: str, stage: str) -> str:
+    """The scheduler's job name of a stage: how the queue is matched to a campaign."""
+    return f"cf.{campaign}.{stage}"
+
+
 class CampaignStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
@@ -107,7 +112,7 @@ class CampaignStore:
         return self.stage_dir(stage) / "attempts" / f"{job_id}.json"
 
     def job_name(self, stage: str) -> str:
-        return f"cf.{self.name}.{stage}"
+        return job_name(self.name, stage)
 
     def array_size(self, stage: str) -> int | None:
         return self.spec.workflow.stages[stage].resources.array

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +164,43 @@ def test_a_campaigns_dir_on_an_unset_variable_is_an_error_naming_it(tmp_path):
     assert "campaigns_dir" in result.stderr and "$CF_UNSET_SCRATCH" in result.stderr and "not set" in result.stderr
     assert "Traceback" not in result.stderr
     assert set(tmp_path.iterdir()) == {site, path}  # nothing created, no literal $CF_UNSET_SCRATCH folder
+
+
+DOWN_SLURM_CONF = """ClusterName=down
+SlurmctldHost=localhost
+SlurmctldPort=6999
+MessageTimeout=2
+AuthType=auth/munge
+NodeName=x CPUs=1
+PartitionName=p Nodes=x
+"""
+
+
+def unreachable_slurm_site(directory) -> Path:
+    """A Slurm site whose controller is not running (nothing listens on its port)."""
+    (directory / "slurm.conf").write_text(DOWN_SLURM_CONF)
+    site = directory / "down.yaml"
+    site.write_text(
+        f"name: down\nscheduler: slurm\naccelerator: cpu\nslurm: {{partition: p, conf: {directory / 'slurm.conf'}}}\n"
+    )
+    return site
+
+
+@pytest.mark.skipif(shutil.which("squeue") is None, reason="needs the Slurm client commands")
+def test_submit_and_resume_with_the_controller_down_fail_with_one_line_and_create_nothing(tmp_path):
+    site = unreachable_slurm_site(tmp_path)
+    path = write_workflow(tmp_path, {"name": "down", "stages": {"a": py_stage("touch")}})
+    result = run_cli("submit", str(path), "--site", str(site), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "scheduler is unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "campaigns").exists()  # a second submit is not told "already exists"
+
+    assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0  # the same campaign, locally
+    campaign = tmp_path / "campaigns" / "down"
+    (campaign / "site.yaml").write_text(site.read_text())  # its scheduler now unreachable
+    journal = (campaign / "journal.jsonl").read_text()
+    resumed = run_cli("resume", str(campaign), cwd=tmp_path)
+    assert resumed.returncode == 1 and "scheduler is unreachable" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert (campaign / "journal.jsonl").read_text() == journal
