@@ -34,6 +34,9 @@ def status_table(store: CampaignStore, observation: Observation) -> str:
         lines.append(
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + ("  " + row[5] if row[5] else "")
         )
+    states = {status.state for status in observation.stages.values()}
+    if "NOT_SUBMITTED" in states and not states & {"PENDING", "RUNNING"}:
+        lines.append(f"some stages were never submitted (an interrupted submit?): colliderflow resume {store.root}")
     return "\n".join(lines)
 
 

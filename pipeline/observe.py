@@ -92,6 +92,21 @@ def _gone_job_state(store: CampaignStore, stage: str, job_id: str, index: int | 
     return FAILED, "lost: gone from the queue with no completion marker (killed or node failure)"
 
 
+# What Slurm's reason codes mean for a user, per state (codes not listed are shown as they are).
+_REASON_WORDS = {
+    PENDING: {"Dependency": "waiting for upstream stages", "BeginTime": "waiting for its begin time (requeued)"},
+    CANCELLED: {"Dependency": "cancelled", "DependencyNeverSatisfied": "cancelled: its dependency failed"},
+}
+
+
+def _describe(state: str, reason: str) -> str:
+    """The queue's reason code in words; none for a running job ("None" in squeue)."""
+    reason = "" if reason in ("None", "(null)") else reason
+    if state == CANCELLED and not reason:
+        return "cancelled"
+    return _REASON_WORDS.get(state, {}).get(reason, reason)
+
+
 def _aggregate(states: list[str]) -> str:
     if any(s == RUNNING for s in states):
         return RUNNING
@@ -142,7 +157,7 @@ def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
         for job_id, index in zip(ids, indices, strict=False):
             entry = by_id.get(job_id)
             if entry is not None:
-                state, reason = entry.state, entry.reason
+                state, reason = entry.state, _describe(entry.state, entry.reason)
                 if state == PENDING and "DependencyNeverSatisfied" in reason:
                     state, reason = CANCELLED, "its dependency failed (DependencyNeverSatisfied)"
                     zombies.append(job_id)
@@ -162,6 +177,9 @@ def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
             if reason and state != COMPLETED:
                 reasons.append(f"{job_id}: {reason}")
         state = COMPLETED if store.is_done(stage) else _aggregate(list(job_states.values()))
+        if state == COMPLETED:  # the marker is written before the queue lets go of the job
+            job_states = {j: COMPLETED if s in ACTIVE else s for j, s in job_states.items()}
+            active = []
         statuses[stage] = StageStatus(
             name=stage,
             state=state,

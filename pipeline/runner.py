@@ -110,11 +110,26 @@ def build_context(campaign_dir: str, stage: str, array_index: int | None) -> tup
     return ctx, (store, kind)
 
 
+def _submission_number(store, stage: str, job_id: str | None) -> int:
+    """Which submission of the stage (submit, resume, adoption) this job belongs to, from the journal."""
+    records = [
+        e for e in store.journal.entries() if e.get("event") in ("submitted", "adopted") and e.get("stage") == stage
+    ]
+    base = (job_id or "").split("_")[0]
+    for number, record in enumerate(records, 1):
+        if any(str(j).split("_")[0] == base for j in record.get("job_ids", [])):
+            return number
+    return max(len(records), 1)
+
+
 def run_task(job: StageJob, array_index: int | None) -> Any:
     ctx, (store, kind) = build_context(job.campaign_dir, job.stage, array_index)
     started = time.time()
     _record_attempt(ctx, "RUNNING", started=_now())
-    ctx.log(f"start: job {ctx.job_id or '-'}, attempt {ctx.attempt}")
+    ctx.log(
+        f"start: job {ctx.job_id or '-'}, submission {_submission_number(store, job.stage, ctx.job_id)} "
+        f"of the stage, attempt {ctx.attempt} of this job (requeues)"
+    )
     stage: Stage = kind.load()(ctx)
     job._active = stage
     try:

@@ -114,3 +114,19 @@ def test_an_append_after_a_torn_journal_line_is_kept(tmp_path):
     journal.append("adopted", stage="b", job_ids=["27"])
     journal.append("cancelled", stage="b")
     assert [e["event"] for e in journal.entries()] == ["submitted", "adopted", "cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("state", "code", "note"),
+    [
+        ("RUNNING", "None", ""),
+        ("CANCELLED", "None", "cancelled"),
+        ("CANCELLED", "Dependency", "cancelled"),
+        ("PENDING", "Dependency", "waiting for upstream stages"),
+        ("PENDING", "Resources", "Resources"),
+    ],
+)
+def test_queue_reason_codes_read_as_words(state, code, note):
+    from pipeline.observe import _describe
+
+    assert _describe(state, code) == note
