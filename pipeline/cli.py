@@ -134,13 +134,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .controller import scheduler_for
+    from .controller import prepare_adoptions, scheduler_for
     from .display import status_json, status_table
     from .observe import observe, record_observation
     from .store import find_campaign
 
     store = find_campaign(args.campaign)
-    observation = observe(store, scheduler_for(store.root, store.spec))
+    scheduler = scheduler_for(store.root, store.spec)
+    observation = observe(store, scheduler)
+    prepare_adoptions(store, scheduler, observation)
     record_observation(store, observation)
     if args.json:
         print(json.dumps(status_json(store, observation), indent=2))

@@ -89,15 +89,26 @@ def render_dry_run(spec: CampaignSpec, name: str) -> list[tuple[str, str]]:
     return scripts
 
 
+def prepare_adoptions(store: CampaignStore, scheduler: Scheduler, observation: Observation) -> None:
+    """Make every adopted job runnable (its Submitit pickle), whether found just now or journaled
+    by an earlier `status`: whichever command reads the journal first, the job must start.
+    Idempotent (a job that has its pickle is left alone), so safe without the lock."""
+    journaled = [e for e in observation.entries if e.get("event") == "adopted"]
+    for record in [*journaled, *observation.adopted.values()]:
+        stage = record["stage"]
+        if stage not in store.spec.workflow.stages or observation.stages[stage].state not in ACTIVE:
+            continue
+        request = job_request(store.spec, store.root, store.name, stage, record["token"], record.get("array_indices"))
+        scheduler.adopt(request, record["job_ids"])
+
+
 def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observation) -> list[Submission]:
     """Submit every stage that is neither completed nor queued, in DAG order, with dependencies
     on the upstream jobs still queued. Caller holds the lock. Idempotent: a second call submits
     nothing while the first call's jobs are queued, running or done."""
     spec = store.spec
     statuses = observation.stages
-    for record in observation.adopted.values():
-        request = job_request(spec, store.root, store.name, record["stage"], record["token"], record["array_indices"])
-        scheduler.adopt(request, record["job_ids"])
+    prepare_adoptions(store, scheduler, observation)
     zombies = [job for status in statuses.values() for job in status.zombie_ids]
     if zombies:
         scheduler.cancel(zombies)

@@ -137,7 +137,8 @@ def test_requeue_signal_checkpoints_and_the_job_comes_back(devcluster, tmp_path)
     assert status_json(campaign)["stages"]["long"]["job_ids"] == [job], "requeued, not resubmitted"
 
 
-def test_submit_killed_halfway_then_resume_runs_each_stage_once(devcluster, tmp_path):
+@pytest.mark.parametrize("status_first", [False, True], ids=["resume", "status-then-resume"])
+def test_submit_killed_halfway_then_resume_runs_each_stage_once(devcluster, tmp_path, status_first):
     real_sbatch = subprocess.run(["which", "sbatch"], capture_output=True, text=True).stdout.strip()
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -168,6 +169,10 @@ if [ "$(wc -l < {counter})" -ge 2 ]; then kill -9 $PPID; sleep 5; fi
     campaign = tmp_path / "campaigns" / "killed"
     events = [json.loads(line)["event"] for line in (campaign / "journal.jsonl").read_text().splitlines()]
     assert events.count("submitted") == 1 and events.count("submitting") == 2
+    if status_first:  # status journals the adoption first; the adopted job must still start
+        status_json(campaign)
+        events = [json.loads(line)["event"] for line in (campaign / "journal.jsonl").read_text().splitlines()]
+        assert events.count("adopted") == 1
 
     resumed = run_cli("resume", str(campaign), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
