@@ -26,8 +26,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     _fsync_dir(path.parent)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, sort_keys: bool = True) -> None:
+    """`sort_keys=False` keeps an order that means something (e.g. the sources of a report)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

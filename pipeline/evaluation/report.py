@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_json, atomic_write_text
 from .candidates import CLASS_NAMES
+from .comparison import ordered
 
 
 def _fmt(value, error=None) -> str:
@@ -122,12 +123,12 @@ def _table(rows: list[tuple[str, dict[str, str]]], sources: list[str]) -> str:
 
 
 def table_text(metrics: dict) -> str:
-    text = _table(summary_rows(metrics), list(metrics["sources"]))
+    text = _table(summary_rows(metrics), ordered(metrics["sources"]))
     rows = difference_rows(metrics)
     if rows:
         reference = metrics["differences"]["reference"]
         text += f"\n\nPaired differences to {reference} (per-event bootstrap; * = 95% interval excludes 0):\n"
-        text += _table(rows, list(metrics["differences"]["sources"]))
+        text += _table(rows, ordered(metrics["differences"]["sources"]))
     return text
 
 
@@ -141,7 +142,7 @@ def processes_label(metrics: dict) -> str:
 
 
 def markdown(metrics: dict, plots: list[Path]) -> str:
-    sources = list(metrics["sources"])
+    sources = ordered(metrics["sources"])
     jets = metrics["jets"]
     lines = [
         "# Evaluation report",
@@ -170,7 +171,7 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
             "Source minus reference, per-event bootstrap error; `*`: the 95% interval excludes zero "
             "(a significant difference). Negative resolution differences are improvements.",
             "",
-            *_markdown_table(rows, list(metrics["differences"]["sources"])),
+            *_markdown_table(rows, ordered(metrics["differences"]["sources"])),
         ]
     lines += ["", "## Timing", ""]
     for source, t in metrics["timing"].items():
@@ -305,7 +306,7 @@ def plots(metrics: dict, distributions: dict, directory: Path) -> list[Path]:
 
 def write(report_dir: Path, metrics: dict, responses: dict, tensorboard_dir: Path) -> list[Path]:
     paths = plots(metrics, responses, report_dir / "plots")
-    atomic_write_json(report_dir / "metrics.json", metrics)
+    atomic_write_json(report_dir / "metrics.json", metrics, sort_keys=False)
     atomic_write_text(report_dir / "report.md", markdown(metrics, paths))
     tensorboard(metrics, paths, tensorboard_dir)
     return paths
