@@ -47,15 +47,20 @@ def _parser() -> argparse.ArgumentParser:
         ("resume", "resubmit what is failed, cancelled, timed out or lost; never duplicate"),
         ("cancel", "cancel every queued or running job of the campaign"),
         ("report", "summary of the campaign and its report files"),
-        ("tensorboard", "serve the campaign's TensorBoard logdir"),
+        ("tensorboard", "serve the TensorBoard logdirs of one or more campaigns, side by side"),
     ):
         p = sub.add_parser(verb, help=text)
-        p.add_argument("campaign", help="campaign directory, or name under ./campaigns")
+        if verb == "tensorboard":
+            p.add_argument("campaign", nargs="+", help="campaign directories, or names under ./campaigns")
+        else:
+            p.add_argument("campaign", help="campaign directory, or name under ./campaigns")
         if verb == "status":
             p.add_argument("--json", action="store_true", help="one JSON object")
         if verb == "resume":
             p.add_argument("--wait", action="store_true")
             p.add_argument("--poll", type=float, default=None, help=argparse.SUPPRESS)
+        if verb == "report":
+            p.add_argument("--results", action="store_true", help="also print each stage's raw result JSON")
         if verb == "tensorboard":
             p.add_argument("--port", type=int, default=6006)
             p.add_argument("--host", default="127.0.0.1")
@@ -182,20 +187,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .store import find_campaign
 
     store = find_campaign(args.campaign)
-    print(report_text(store, observe(store, scheduler_for(store.root, store.spec))))
+    print(report_text(store, observe(store, scheduler_for(store.root, store.spec)), results=args.results))
     return 0
 
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
     from .store import find_campaign
 
-    store = find_campaign(args.campaign)
+    stores = [find_campaign(c) for c in args.campaign]
+    names = [store.name for store in stores]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise UserError(f"campaign: two campaigns are named {', '.join(duplicated)}; TensorBoard needs distinct names")
     exe = shutil.which("tensorboard")
     if exe is None:
         raise UserError("tensorboard is not installed (pip install tensorboard)")
-    logdir = str(store.root / "tensorboard")
-    print(f"serving {logdir} on http://{args.host}:{args.port}", flush=True)
-    os.execv(exe, [exe, "--logdir", logdir, "--host", args.host, "--port", str(args.port)])
+    if len(stores) == 1:
+        logdir_args = ["--logdir", str(stores[0].root / "tensorboard")]
+    else:  # each campaign's runs under its name: hpo/<trial>, train, evaluate/<source> side by side
+        logdir_args = ["--logdir_spec", ",".join(f"{s.name}:{s.root / 'tensorboard'}" for s in stores)]
+    for store in stores:
+        print(f"{store.name}: {store.root / 'tensorboard'}")
+    print(f"serving on http://{args.host}:{args.port}", flush=True)
+    os.execv(exe, [exe, *logdir_args, "--host", args.host, "--port", str(args.port)])
     return 0  # not reached
 
 

@@ -69,13 +69,14 @@ def _duration(store: CampaignStore, stage: str) -> str:
     return f"{total:.1f} s" if attempts else "-"
 
 
-def report_text(store: CampaignStore, observation: Observation) -> str:
-    """Stage states and run times, stage results, and the files under report/."""
+def report_text(store: CampaignStore, observation: Observation, results: bool = False) -> str:
+    """Stage states and run times, the physics summary, the files under report/, and with
+    `results` each stage's raw result JSON."""
     lines = [status_table(store, observation), "", "Run time per stage (sum over attempts):"]
     for stage in observation.stages:
         lines.append(f"  {stage:<20} {_duration(store, stage)}")
-    results = []
-    for stage in observation.stages:
+    raw = []
+    for stage in observation.stages if results else ():
         for path in [
             store.stage_dir(stage) / "result.json",
             *sorted((store.stage_dir(stage) / "results").glob("*.json")),
@@ -85,9 +86,9 @@ def report_text(store: CampaignStore, observation: Observation) -> str:
                     text = json.dumps(json.loads(path.read_text()), separators=(", ", ": "))
                 except ValueError:
                     text = path.read_text().strip()
-                results.append(f"  {path.relative_to(store.root)}: {text if len(text) < 240 else text[:240] + '…'}")
-    if results:
-        lines += ["", "Stage results:", *results]
+                raw.append(f"  {path.relative_to(store.root)}: {text if len(text) < 240 else text[:240] + '…'}")
+    if raw:
+        lines += ["", "Stage results:", *raw]
     report_dir = store.root / "report"
     metrics_file = report_dir / "metrics.json"
     if metrics_file.is_file():
@@ -99,4 +100,6 @@ def report_text(store: CampaignStore, observation: Observation) -> str:
     lines += ["", f"Report files in {report_dir}:" if files else f"No report files yet in {report_dir}."]
     lines += [f"  {p.relative_to(report_dir)}" for p in files]
     lines += ["", f"TensorBoard: colliderflow tensorboard {store.root}"]
+    if not results:
+        lines.append(f"Each stage's raw result: colliderflow report {store.root} --results")
     return "\n".join(lines)

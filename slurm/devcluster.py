@@ -217,4 +217,5 @@ def status() -> int:
         print(f"{node}: {state}")
     queue = _run(["squeue", "-h", "-o", "%i %j %T %R"], env=_env()).stdout.strip()
     print(queue or "(no jobs)")
+    print(f"for squeue, scancel, sinfo against it: export SLURM_CONF={conf_path()}")
     return 0

@@ -73,3 +73,11 @@ def save_checkpoint(ctx) -> None:
 
 def env_probe(ctx, names: list[str]) -> dict:
     return {name: os.environ.get(name) for name in names}
+
+
+def scalar(ctx, value: float) -> None:
+    """A real TensorBoard event file with one scalar, under the campaign's logdir."""
+    from pipeline.tb_writer import scalar_writer
+
+    with scalar_writer(ctx.tensorboard_dir / "steps") as writer:
+        writer.add_scalar("steps/value", value, 0)

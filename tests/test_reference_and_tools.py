@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -30,15 +31,14 @@ def test_reference_doc_is_generated_from_the_code():
         assert field in doc
 
 
-def test_tensorboard_serves_the_campaign_logdir(tmp_path):
-    path = write_workflow(tmp_path, {"name": "tb", "stages": {"a": py_stage("touch")}})
-    assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
+def _serve_tensorboard(args: list[str], cwd, path: str) -> str:
+    """Start `colliderflow tensorboard ARGS`, return the body of GET `path` once it answers."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "tensorboard", "tb", "--port", str(port)],
-        cwd=tmp_path,
+        [sys.executable, "-m", "pipeline.cli", "tensorboard", *args, "--port", str(port)],
+        cwd=cwd,
         env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -48,17 +48,34 @@ def test_tensorboard_serves_the_campaign_logdir(tmp_path):
         deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/logdir", timeout=2) as reply:
-                    body = reply.read().decode()
-                break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+                    return reply.read().decode()
             except OSError:
                 assert server.poll() is None, server.stdout.read()
                 assert time.monotonic() < deadline, "tensorboard did not come up"
                 time.sleep(0.5)
-        assert str(tmp_path / "campaigns" / "tb" / "tensorboard") in body
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_tensorboard_serves_the_campaign_logdir(tmp_path):
+    path = write_workflow(tmp_path, {"name": "tb", "stages": {"a": py_stage("touch")}})
+    assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
+    body = _serve_tensorboard(["tb"], tmp_path, "/data/logdir")
+    assert str(tmp_path / "campaigns" / "tb" / "tensorboard") in body
+
+
+def test_tensorboard_serves_several_campaigns_side_by_side_under_their_names(tmp_path):
+    for name in ("asha", "bohb"):
+        path = write_workflow(tmp_path, {"name": name, "stages": {"a": py_stage("scalar", value=1.0)}}, f"{name}.yaml")
+        assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
+    deadline = time.monotonic() + 60
+    while True:  # TensorBoard lists runs once it has read their event files
+        runs = json.loads(_serve_tensorboard(["asha", "bohb"], tmp_path, "/data/runs"))
+        if len(runs) >= 2 or time.monotonic() > deadline:
+            break
+    assert {"asha/steps", "bohb/steps"} <= set(runs), runs
 
 
 def test_unknown_campaign_is_a_clear_error(tmp_path):
