@@ -71,6 +71,24 @@ def stage_log_times(campaign: Path, stage: str) -> dict[str, list[float]]:
     return times
 
 
+def hparams_of(run: Path) -> dict:
+    """The hyperparameters of the HParams session in a TensorBoard run (its event files), with
+    the metric names of its experiment under the key `metrics`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    accumulator = EventAccumulator(str(run))
+    accumulator.Reload()
+    out: dict = {}
+    for content in accumulator.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("session_start_info"):
+            out |= {k: v.string_value or v.number_value for k, v in data.session_start_info.hparams.items()}
+        if data.HasField("experiment"):
+            out["metrics"] = sorted(m.name.tag for m in data.experiment.metric_infos)
+    return out
+
+
 def py_stage(target: str, needs: list[str] | None = None, resources: dict | None = None, **kwargs) -> dict:
     stage = {"kind": "python", "params": {"target": f"tests.steps:{target}", "kwargs": kwargs}}
     if needs:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli, status_json, wait_until, write_workflow
+from .conftest import hparams_of, run_cli, status_json, wait_until, write_workflow
 from .physics_fixtures import small_training_set
 
 TINY_GNN = {"kind": "gnn_lsh", "width": 16, "depth": 1, "head_width": 16, "bin_size": 16, "distance_dim": 8}
@@ -52,19 +52,8 @@ def trials_csv(campaign: Path) -> list[dict]:
 
 def hparams_sessions(campaign: Path) -> dict[str, dict]:
     """trial run -> the hyperparameters of its HParams session, read from the event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    sessions = {}
-    for run in sorted((campaign / "tensorboard" / "hpo").iterdir()):
-        accumulator = EventAccumulator(str(run))
-        accumulator.Reload()
-        for content in accumulator.PluginTagToContent("hparams").values():
-            data = plugin_data_pb2.HParamsPluginData.FromString(content)
-            if data.HasField("session_start_info"):
-                hparams = data.session_start_info.hparams
-                sessions[run.name] = {k: v.string_value or v.number_value for k, v in hparams.items()}
-    return sessions
+    sessions = {run.name: hparams_of(run) for run in sorted((campaign / "tensorboard" / "hpo").iterdir())}
+    return {name: session for name, session in sessions.items() if session}
 
 
 def test_invalid_search_spaces_are_refused_at_submit_with_the_key(tmp_path, manifest):

@@ -17,7 +17,7 @@ import yaml
 from pipeline.data.sampler import BucketBatchSampler
 from pipeline.data.shards import SHARD_KEYS
 
-from .conftest import run_cli, status_json, wait_until, write_workflow
+from .conftest import hparams_of, run_cli, status_json, wait_until, write_workflow
 from .physics_fixtures import small_training_set
 
 SLURM_CONF = "/tmp/colliderflow-devcluster/etc/slurm.conf"
@@ -83,7 +83,9 @@ def test_training_completes_exports_weights_and_tensorboard(tmp_path, manifest):
     for tag in ("train/loss_cls", "train/lr", "train/grad_norm", "train/events_per_second", "val/loss"):
         assert tb_steps(campaign, tag)
     hparams = list((campaign / "tensorboard" / "train" / "train").rglob("hparams/events.out.tfevents.*"))
-    assert hparams
+    session = hparams_of(hparams[0].parent)  # named as a search's trials name them
+    assert {"model.kind", "optimizer.lr", "batch_size"} <= set(session)
+    assert {"hparam/val_loss", "hparam/val_loss_final", "hparam/epochs"} <= set(session["metrics"])
     ckpts = campaign / "stages" / "train" / "checkpoints"
     assert json.loads((ckpts / "LATEST.json").read_text())["step"] == summary["steps"]
     assert (ckpts / "BEST.json").is_file()

@@ -57,6 +57,21 @@ class TrialMode:
     report: Callable[[dict[str, Any]], None] | None = None
 
 
+HPARAM_SECTIONS = ("model", "optimizer", "schedule", "loss")
+
+
+def hparam_values(params: dict) -> dict[str, int | float | str | bool]:
+    """Scalar train parameters under dotted names (`model.width`, `optimizer.lr`, `batch_size`),
+    the keys a search space uses."""
+    flat: dict = {}
+    for key, value in params.items():
+        if key in HPARAM_SECTIONS and isinstance(value, dict):
+            flat |= {f"{key}.{k}": v for k, v in value.items() if isinstance(v, (int, float, str, bool))}
+        elif key in ("batch_size", "max_elements", "epochs", "precision", "zero_stage") and value is not None:
+            flat[key] = value
+    return flat
+
+
 class Trainer:
     def __init__(
         self,
@@ -167,7 +182,7 @@ class Trainer:
         writer = self._writer(purge_step=step + 1 if state else None)
         if self.trial is None:
             self._install_signals()
-        best = self.store.best_metric()
+        best, last_val = self.store.best_metric(), None
         started, events_seen = time.perf_counter(), 0
         try:
             while epoch < p.epochs and step < total:
@@ -216,6 +231,7 @@ class Trainer:
                     epoch, batch_in_epoch = epoch + 1, 0
                     val_loss = self.validate(engine, val, loss_config, mlpf_loss) if p.validation else None
                     improved = val_loss is not None and val_loss < best
+                    last_val = val_loss
                     if val_loss is not None:
                         best = min(best, val_loss)
                         if writer:
@@ -252,13 +268,18 @@ class Trainer:
             "world_size": self.world,
         }
         if writer and self.trial is None:  # a search writes one HParams session per trial itself
-            flat = {
-                k: v
-                for k, v in {**p.model, "lr": p.optimizer.lr, "batch_size": p.batch_size or 0}.items()
-                if isinstance(v, (int, float, str, bool))
-            }
+            # the names a search's trials use (dotted train parameters, the same metrics), so the
+            # final training lines up with them on the HParams dashboard
+            flat = hparam_values(p.model_dump(mode="json"))
+            best = summary["best_val_loss"]
             writer.add_hparams(
-                flat, {"hparam/best_val_loss": summary["best_val_loss"] or float("nan")}, run_name="hparams"
+                flat,
+                {
+                    "hparam/val_loss": float("nan") if best is None else best,
+                    "hparam/val_loss_final": float("nan") if last_val is None else last_val,
+                    "hparam/epochs": float(epoch),
+                },
+                run_name="hparams",
             )
         if writer:
             writer.close()
