@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_path, atomic_write_json
 from .shards import read_shard, sha256_of
 
 
@@ -27,16 +28,13 @@ def copy_to_local(manifest_path: Path, local_dir: Path, split: str | None = None
         target = local_dir / shard["path"]
         if target.is_file() and sha256_of(target) == shard["sha256"]:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.copy")
-        shutil.copyfile(source_root / shard["path"], tmp)
-        digest = sha256_of(tmp)
-        if digest != shard["sha256"]:
-            tmp.unlink()
-            raise OSError(f"{source_root / shard['path']}: sha256 {digest} does not match the manifest")
-        tmp.replace(target)
+        with atomic_path(target) as tmp:  # a bad copy raises and never takes the shard's place
+            shutil.copyfile(source_root / shard["path"], tmp)
+            digest = sha256_of(tmp)
+            if digest != shard["sha256"]:
+                raise OSError(f"{source_root / shard['path']}: sha256 {digest} does not match the manifest")
     local_manifest = local_dir / "manifest.json"
-    local_manifest.write_text(json.dumps(manifest, indent=2))
+    atomic_write_json(local_manifest, manifest)
     return local_manifest
 
 

@@ -15,11 +15,11 @@ A shard is an uncompressed .npz with arrays:
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic import atomic_path
 
 SHARD_KEYS = ("X", "Y", "K", "offsets", "gen", "gen_offsets", "event_id", "process_id")
 PER_EVENT_KEYS = ("event_id", "process_id")
@@ -35,18 +35,10 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     """Write atomically; return {file, events, elements, bytes, sha256}."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
             np.savez(handle, **{k: arrays[k] for k in SHARD_KEYS})
-            handle.flush()
-            os.fsync(handle.fileno())
-        digest = sha256_of(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        digest = sha256_of(tmp)
     return {
         "file": path.name,
         "events": int(len(arrays["event_id"])),

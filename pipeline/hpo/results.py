@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json, atomic_write_text
+from ..atomic import atomic_path, atomic_write_json, atomic_write_text
 from .trial import FAILURE
 
 
@@ -138,8 +138,8 @@ def write_best(records: list[dict], stage_dir: Path, setup: Any, metric: str, mo
     if metric == "val_loss" and source.exists():
         target = stage_dir / "outputs" / "best"
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target / "model.pt.tmp")
-        (target / "model.pt.tmp").replace(target / "model.pt")
+        with atomic_path(target / "model.pt") as tmp:
+            shutil.copyfile(source, tmp)
         shutil.copyfile(trial_dir / "outputs" / "best_model.json", target / "model.json")
         record["weights"] = str(target / "model.pt")
     atomic_write_json(stage_dir / "outputs" / "best.json", record)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_write_json, atomic_write_text
+from ..atomic import atomic_path, atomic_write_json, atomic_write_text
 from ..stage import StageContext, StageInterrupted
 from . import distributed
 from .accelerator import accelerator_for
@@ -362,10 +362,8 @@ class Trainer:
             state = {k: v.detach().float().cpu() for k, v in engine.module.state_dict().items()}
         path = self.ctx.outputs_dir / f"{name}.pt"
         if self.rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".pt.tmp")
-            torch.save(state, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
             atomic_write_json(self.ctx.outputs_dir / f"{name}.json", model_config)
         distributed.barrier()
         return path
