@@ -74,27 +74,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def _wait(store, poll: float | None) -> int:
     from .controller import scheduler_for
-    from .display import progress_line
+    from .display import ProgressPrinter, progress_line
     from .observe import observe, record_observation
 
     scheduler = scheduler_for(store.root, store.spec)
     poll = poll or (0.5 if store.spec.site.scheduler == "local" else 2.0)
     last: dict[str, str] = {}
     print(f"following {store.root} (Ctrl-C stops following; the campaign goes on)", flush=True)
+    printer = ProgressPrinter(sys.stdout)
     try:
         while True:
             observation = observe(store, scheduler)
             record_observation(store, observation)
             for name, status in observation.stages.items():
                 if last.get(name) != status.state:
+                    printer.clear()
                     print(progress_line(name, last.get(name, "-"), status.state, status.job_ids), flush=True)
                     last[name] = status.state
+            printer.show(store, observation)
             states = [s.state for s in observation.stages.values()]
             ended = all(s in FAILED_STATES | {"COMPLETED", "NOT_SUBMITTED"} for s in states)
             if ended:
+                printer.clear()
                 break
             time.sleep(poll)
     except KeyboardInterrupt:
+        printer.clear()
         print(f"\nstopped following; check later with: colliderflow status {store.root}")
         return 130
     failed = [n for n, s in observation.stages.items() if s.state != "COMPLETED"]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from .observe import Observation
+from .progress import bar, read_progress, summarize
 from .store import CampaignStore
 
 
@@ -18,12 +19,23 @@ def _short_ids(ids: list[str], limit: int = 3) -> str:
     return f"{','.join(ids[:limit])},… ({len(ids)})"
 
 
+def stage_progress(store: CampaignStore, name: str, state: str) -> dict[str, Any]:
+    """A running stage's progress from its tasks' records (empty otherwise)."""
+    if state != "RUNNING":
+        return {}
+    size = store.array_size(name)
+    done = size - len(store.missing_tasks(name)) if size else 0
+    return summarize(read_progress(store.stage_dir(name)), size, done)
+
+
 def status_table(store: CampaignStore, observation: Observation) -> str:
     spec = store.spec
     rows = [("STAGE", "KIND", "STATE", "JOBS", "SUBMITS", "NOTE")]
     for name, status in observation.stages.items():
         kind = spec.workflow.stages[name].kind
-        rows.append((name, kind, status.state, _short_ids(status.job_ids), str(status.submissions), status.reason))
+        progress = stage_progress(store, name, status.state).get("text", "")
+        note = "; ".join(part for part in (progress, status.reason) if part)
+        rows.append((name, kind, status.state, _short_ids(status.job_ids), str(status.submissions), note))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         f"campaign {store.name}  site {spec.site.name} ({spec.site.scheduler})  {store.root}",
@@ -46,13 +58,57 @@ def status_json(store: CampaignStore, observation: Observation) -> dict[str, Any
         "dir": str(store.root),
         "site": store.spec.site.name,
         "scheduler_ok": observation.scheduler_ok,
-        "stages": {name: status.as_json() for name, status in observation.stages.items()},
+        "stages": {
+            name: {**status.as_json(), "progress": stage_progress(store, name, status.state)}
+            for name, status in observation.stages.items()
+        },
     }
 
 
 def progress_line(stage: str, old: str, new: str, job_ids: list[str]) -> str:
     stamp = dt.datetime.now().strftime("%H:%M:%S")
     return f"[{stamp}] {stage:<16} {old:>13} -> {new:<13} {_short_ids(job_ids)}"
+
+
+class ProgressPrinter:
+    """Progress of running stages while `--wait` follows a campaign: a bar rewritten in place on
+    a terminal; on a pipe (CI logs) a plain line per stage when its progress changed, at most
+    every `every_s` seconds."""
+
+    def __init__(self, stream, every_s: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every_s = every_s
+        self.last: dict[str, tuple[float, str]] = {}
+        self.bar_shown = False
+
+    def clear(self) -> None:
+        """Before a normal line: end the bar's line."""
+        if self.bar_shown:
+            self.stream.write("\r\033[K")
+            self.bar_shown = False
+
+    def show(self, store: CampaignStore, observation: Observation) -> None:
+        import time
+
+        now = time.monotonic()
+        running = {n: stage_progress(store, n, s.state) for n, s in observation.stages.items()}
+        running = {n: p for n, p in running.items() if p}
+        if self.tty:
+            if running:
+                parts = [f"{n} {bar(p['fraction'], 12)} {p['text']}" for n, p in running.items()]
+                self.stream.write("\r\033[K" + " | ".join(parts)[:200])
+                self.stream.flush()
+                self.bar_shown = True
+            return
+        for name, p in running.items():
+            when, text = self.last.get(name, (-1e9, ""))
+            if p["text"] != text and now - when >= self.every_s:
+                fraction = "" if p["fraction"] is None else f" {100 * p['fraction']:.0f}%"
+                stamp = dt.datetime.now().strftime("%H:%M:%S")
+                self.stream.write(f"[{stamp}] {name:<16} progress{fraction}: {p['text']}\n")
+                self.stream.flush()
+                self.last[name] = (now, p["text"])
 
 
 def _duration(store: CampaignStore, stage: str) -> str:

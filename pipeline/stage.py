@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .atomic import append_line
+from .progress import PROGRESS_DIR, ProgressReporter
 from .site import SiteProfile
 from .spec import Resources
 
@@ -35,6 +36,7 @@ class StageContext:
     attempt: int = 1
     job_id: str = ""
     hostname: str = field(default_factory=socket.gethostname)
+    _progress: ProgressReporter | None = field(default=None, repr=False)
 
     @property
     def outputs_dir(self) -> Path:
@@ -68,6 +70,19 @@ class StageContext:
             if candidate.is_file():
                 return candidate
         raise FileNotFoundError(f"no data {purpose}: set params.data or need a stage_data stage")
+
+    def progress(self, done: float, total: float | None, unit: str, force: bool = False, **fields: Any) -> None:
+        """Report how much of this task's work is done (rank 0; throttled): status and --wait show it."""
+        if not self.is_main:
+            return
+        if self._progress is None:
+            self._progress = ProgressReporter(self.progress_path)
+        self._progress.update(done, total, unit, force=force, **fields)
+
+    @property
+    def progress_path(self) -> Path:
+        """This task's progress record (see pipeline/progress.py)."""
+        return self.stage_dir / PROGRESS_DIR / f"task-{0 if self.array_index is None else self.array_index}.json"
 
     def log(self, message: str) -> None:
         """Append a timestamped line to the stage's own log (logs/stage.log) and print it."""

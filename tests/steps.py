@@ -81,3 +81,11 @@ def scalar(ctx, value: float) -> None:
 
     with scalar_writer(ctx.tensorboard_dir / "steps") as writer:
         writer.add_scalar("steps/value", value, 0)
+
+
+def report_progress(ctx, steps: int, seconds: float) -> int:
+    """Work in `steps` pieces over `seconds`, reporting progress as a stage kind does."""
+    for step in range(steps):
+        time.sleep(seconds / steps)
+        ctx.progress(step + 1, steps, "items", force=True, loss=1.0 / (step + 1))
+    return steps

@@ -141,3 +141,23 @@ def test_torn_journal_line_is_tolerated(tmp_path):
     with open(campaign / "journal.jsonl", "a") as handle:
         handle.write('{"event": "submitted", "stage": "a", "tok')  # a writer killed mid-line
     assert status_json(campaign)["stages"]["a"]["state"] == "COMPLETED"
+
+
+def test_running_stages_show_their_progress_in_status_and_while_waiting(tmp_path):
+    workflow = {"name": "prog", "stages": {"work": py_stage("report_progress", steps=40, seconds=8.0)}}
+    path = write_workflow(tmp_path, workflow)
+    assert run_cli("submit", str(path), cwd=tmp_path).returncode == 0
+    campaign = tmp_path / "campaigns" / "prog"
+
+    def progress():
+        stage = status_json(campaign)["stages"]["work"]
+        return stage["progress"] if stage["state"] == "RUNNING" and stage["progress"].get("fraction") else None
+
+    seen = wait_until(progress, 60, what="progress of the running stage")
+    assert 0 < seen["fraction"] <= 1 and seen["unit"] == "items"
+    assert "/40 items" in seen["text"] and "loss" in seen["text"]
+    table = run_cli("status", str(campaign), cwd=tmp_path).stdout
+    assert "/40 items" in table
+    followed = run_cli("resume", str(campaign), "--wait", cwd=tmp_path)  # output is a pipe: plain lines
+    assert followed.returncode == 0, followed.stderr
+    assert "work" in followed.stdout and "progress" in followed.stdout and "items/s" in followed.stdout

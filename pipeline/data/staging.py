@@ -177,9 +177,11 @@ def stage_files(
     task_index: int = 0,
     task_count: int = 1,
     log: Callable[[str], None] = print,
+    progress: Callable[..., None] | None = None,
 ) -> dict | None:
     """Stage this task's share of `files`; write the manifest once every file has a record.
-    Returns the manifest if this call completed it."""
+    Returns the manifest if this call completed it. `progress(done, total, unit, **fields)` hears
+    of every file."""
     config = params.features
     splits = assign_splits(files, params.split, params.seed)
     stager = FileStager(
@@ -188,9 +190,11 @@ def stage_files(
     records_dir = out_dir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(files, key=lambda p: p.name)
-    for i, source in enumerate(ordered):
-        if i % task_count != task_index:
-            continue
+    mine = [source for i, source in enumerate(ordered) if i % task_count == task_index]
+    staged_events = 0
+    for done, source in enumerate(mine):
+        if progress:
+            progress(done, len(mine), "files", force=True, events=staged_events)
         record_path = records_dir / f"{record_name(source)}.json"
         if record_path.is_file():
             record = json.loads(record_path.read_text())
@@ -208,9 +212,12 @@ def stage_files(
         else:
             seconds = time.perf_counter() - started
             events = sum(s["events"] for s in record["shards"])
+            staged_events += events
             shards = len(record["shards"])
             log(f"{source.name}: {events} events -> {shards} shard(s) ({splits[source]}) in {seconds:.1f} s")
         atomic_write_json(record_path, record)
+    if progress:
+        progress(len(mine), len(mine), "files", force=True, events=staged_events)
     return write_manifest_if_complete(ordered, out_dir, params)
 
 

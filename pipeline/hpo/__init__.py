@@ -1,2 +1,2 @@
-"""Hyperparameter search: search spaces over the training parameters (the `hpo` stage kind
-arrives with its issue; this package holds what it is built on)."""
+"""Hyperparameter search for the `hpo` stage kind (pipeline/stages/hpo.py): search spaces over
+the training parameters, searchers and schedulers, trials, results, and the search's progress."""

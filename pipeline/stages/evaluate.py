@@ -68,12 +68,15 @@ class EvaluateStage(Stage):
         timing: dict[str, dict] = {}
         accelerator = accelerator_for(self.ctx.site.device)
         device = accelerator.device(0)
-        for name, (weights, config) in self.model_files().items():
+        models = self.model_files()
+        for done, (name, (weights, config)) in enumerate(models.items()):
+            self.ctx.progress(done, len(models) + 1, "sources", force=True, events=len(events))
             model = inference.load_model(weights, config, device)
             outputs, ms = inference.infer(model, events, p.batch_size, p.precision, accelerator, device)
             sources[name] = [candidates.from_model(o, o["mask"])[0] for o in outputs]
             timing[name] = {"ms_per_event": ms, "weights": str(weights)}
             self.ctx.log(f"model {name}: {ms:.3f} ms/event ({p.precision}, {device})")
+        self.ctx.progress(len(models), len(models) + 1, "sources", force=True, events=len(events))
         began = time.perf_counter()
         sources["baseline"] = [
             reconstruct(x, k, features, level, detector, cfg, calibration)

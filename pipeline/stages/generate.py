@@ -46,6 +46,7 @@ class GenerateStage(Stage):
                 writer.add(event, {"event_id": i, "process_id": process_id, "seed": seed})
                 for name in collections:
                     counts[name] += len(event[name]["gen_index"] if name != "gen" else event[name]["pid"])
+                self.ctx.progress(i + 1, self.params.events_per_file, "events", file=out.name)
                 if (i + 1) % max(1, self.params.events_per_file // 10) == 0:
                     rate = (i + 1) / (time.perf_counter() - started)
                     self.ctx.log(f"{process}: {i + 1}/{self.params.events_per_file} events ({rate:.1f}/s)")

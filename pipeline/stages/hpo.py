@@ -105,6 +105,7 @@ class HpoStage(Stage):
         from ray import tune
 
         from ..hpo import results, search_space, searchers
+        from ..hpo.progress_callback import SearchProgress
         from ..hpo.trial import FAILURE, TrialSetup, run_trial
 
         ctx, p = self.ctx, self.params
@@ -114,6 +115,7 @@ class HpoStage(Stage):
         os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = str(p.ray.state_every_s)
         storage = ctx.stage_dir / "tune"
         experiment = storage / "search"
+        progress = SearchProgress(ctx.progress_path, p.num_samples, p.metric, p.mode, p.max_t)
         if tune.Tuner.can_restore(str(experiment)):
             if p.restart_errored:
                 for failure in (ctx.stage_dir / "trials").glob(f"*/{FAILURE}"):
@@ -141,6 +143,7 @@ class HpoStage(Stage):
                     name="search",
                     storage_path=str(storage),
                     verbose=0,
+                    callbacks=[progress],
                     failure_config=tune.FailureConfig(max_failures=0),
                     # Tune writes its state in a driver staging dir and copies it here at most every
                     # sync_period (300 s by default): a kill in between resumed from a stale state.

@@ -34,6 +34,7 @@ class StageDataStage(Stage):
             task_index=self.ctx.array_index or 0,
             task_count=self.ctx.array_size or 1,
             log=self.ctx.log,
+            progress=self.ctx.progress,
         )
         if manifest is None:
             return {"manifest": None, "note": "other array tasks still running"}

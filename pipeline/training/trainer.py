@@ -219,6 +219,10 @@ class Trainer:
                     self._record(
                         writer, step, epoch, reduced[0] / self.world, terms, engine, grad_norm, len(indices), seconds
                     )
+                    if self.trial is None:  # a search reports its trials itself
+                        ctx.progress(
+                            step, total, "steps", epoch=f"{epoch + 1}/{p.epochs}", loss=reduced[0] / self.world
+                        )
                     if step % p.checkpoint_every == 0:
                         self._save(engine, step, epoch, batch_in_epoch)
                     if reduced[2] > 0:  # a rank was signalled: everyone stops here, checkpointed
