@@ -24,8 +24,11 @@ def stage_progress(store: CampaignStore, name: str, state: str) -> dict[str, Any
     if state != "RUNNING":
         return {}
     size = store.array_size(name)
-    done = size - len(store.missing_tasks(name)) if size else 0
-    return summarize(read_progress(store.stage_dir(name)), size, done)
+    records = read_progress(store.stage_dir(name))
+    if not size:
+        return summarize(list(records.values()), None, 0)
+    missing = set(store.missing_tasks(name))
+    return summarize([r for task, r in records.items() if task in missing], size, size - len(missing))
 
 
 def status_table(store: CampaignStore, observation: Observation) -> str:

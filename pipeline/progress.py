@@ -38,15 +38,15 @@ class ProgressReporter:
         atomic_write_json(self.path, record, sort_keys=False)
 
 
-def read_progress(stage_dir: Path) -> list[dict]:
-    """The progress records of a stage's tasks (unreadable ones skipped)."""
-    records = []
-    for path in sorted((Path(stage_dir) / PROGRESS_DIR).glob("task-*.json")):
+def read_progress(stage_dir: Path) -> dict[int, dict]:
+    """Task index -> its latest progress record (unreadable ones skipped)."""
+    records = {}
+    for path in (Path(stage_dir) / PROGRESS_DIR).glob("task-*.json"):
         try:
-            records.append(json.loads(path.read_text()))
+            records[int(path.stem.removeprefix("task-"))] = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-    return records
+    return dict(sorted(records.items()))
 
 
 def _duration(seconds: float) -> str:
@@ -63,13 +63,14 @@ def _number(value: float) -> str:
 
 
 def summarize(records: list[dict], tasks_total: int | None, tasks_done: int) -> dict[str, Any]:
-    """One stage's progress: fraction done, text, ETA (seconds or None). For an array, the
-    running tasks' records plus the count of finished tasks."""
+    """One stage's progress: fraction done, text, ETA (seconds or None). For an array: the records
+    of its unfinished tasks (a finished task's last record may predate its end) and the count of
+    finished tasks."""
     if not records and not tasks_total:
         return {}
     unit = records[0]["unit"] if records else "tasks"
     if tasks_total:  # an array: finished tasks, plus the running ones' share
-        running = [r for r in records if r.get("total") and r["done"] < r["total"]]
+        running = [r for r in records if r.get("total")]
         rate = sum(r["rate"] for r in running if r.get("rate")) or None
         per_task = max((r["total"] for r in records if r.get("total")), default=None)
         fraction = (tasks_done + sum(r["done"] / r["total"] for r in running)) / tasks_total

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from .atomic import atomic_write_text
 
 
 def write_state(queue_dir: Path, job_id: str, **fields: Any) -> None:
     path = Path(queue_dir) / f"{job_id}.json"
     current = read_state(queue_dir, job_id) or {}
     current.update(fields, updated=time.time())
-    fd, tmp = tempfile.mkstemp(dir=queue_dir, prefix=f".{job_id}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(current, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(current))
 
 
 def read_state(queue_dir: Path, job_id: str) -> dict[str, Any] | None:

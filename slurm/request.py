@@ -66,3 +66,7 @@ class QueueEntry:
     reason: str = ""
     token: str = ""
     raw_state: str = ""
+
+
+class SchedulerUnavailable(RuntimeError):
+    """The scheduler could not be asked (controller down, command missing)."""

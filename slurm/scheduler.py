@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from .request import JobRequest, QueueEntry
+from .request import JobRequest, QueueEntry, SchedulerUnavailable
 
-
-class SchedulerUnavailable(RuntimeError):
-    """The scheduler could not be asked (controller down, command missing)."""
+__all__ = ["Scheduler", "SchedulerUnavailable", "make_scheduler"]
 
 
 class Scheduler(Protocol):

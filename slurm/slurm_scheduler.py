@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .request import (
     CANCELLED,
     COMPLETED,
@@ -20,8 +21,8 @@ from .request import (
     TIMEOUT,
     JobRequest,
     QueueEntry,
+    SchedulerUnavailable,
 )
-from .scheduler import SchedulerUnavailable
 
 # Slurm job states -> scheduler-neutral states.
 SLURM_STATES = {
@@ -155,9 +156,8 @@ class SlurmScheduler:
             args = () if index is None else (index,)
             delayed = DelayedSubmission(request.payload, *args)
             delayed.set_timeout(request.time_min, request.max_requeues)
-            tmp = path.with_suffix(".tmp")
-            delayed.dump(tmp)
-            tmp.rename(path)
+            with atomic_path(path) as tmp:
+                delayed.dump(tmp)
 
     def query(self, names: list[str]) -> list[QueueEntry]:
         if not names:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.dag import CycleError, topological_order
-from pipeline.loader import apply_overrides, parse_overrides
+from pipeline.overrides import apply_overrides, parse_overrides
 from pipeline.timelimit import time_to_minutes
 from slurm.launch_env import current
 from slurm.request import JobRequest
@@ -130,3 +130,15 @@ def test_queue_reason_codes_read_as_words(state, code, note):
     from pipeline.observe import _describe
 
     assert _describe(state, code) == note
+
+
+def test_array_progress_counts_finished_tasks_by_marker_and_running_ones_by_their_share():
+    from pipeline.progress import summarize
+
+    running = [{"done": 50, "total": 100, "unit": "events", "rate": 10.0}]  # one task half done
+    p = summarize(running, tasks_total=4, tasks_done=2)
+    assert p["fraction"] == pytest.approx((2 + 0.5) / 4)
+    assert p["eta_s"] == pytest.approx((50 + 1 * 100) / 10.0)  # its rest plus one waiting task
+    assert p["text"].startswith("tasks 2/4") and "10 events/s" in p["text"]
+    single = summarize([{"done": 30, "total": 120, "unit": "steps", "rate": 3.0, "loss": 0.5}], None, 0)
+    assert single["fraction"] == 0.25 and single["eta_s"] == 30.0 and "loss 0.5" in single["text"]

@@ -215,7 +215,7 @@ def apply(config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
 
     from models import model_hyperparameters
 
-    from ..loader import apply_overrides
+    from ..overrides import apply_overrides
 
     out = copy.deepcopy(params)
     if "model.kind" in config and config["model.kind"] != out.get("model", {}).get("kind"):

@@ -20,9 +20,7 @@ def _trial_dirname(trial: Any) -> str:
 
 class HpoStage(Stage):
     def run(self) -> dict | None:
-        from slurm import launch_env
-
-        from ..hpo import ray_cluster
+        from slurm import launch_env, ray_cluster
 
         ctx, p = self.ctx, self.params
         task = launch_env.current()
@@ -61,7 +59,7 @@ class HpoStage(Stage):
     def checkpoint(self) -> None:
         """Requeue or cancel: Tune's experiment state is already on disk (it is saved as trials
         report); take the cluster down now so no trial keeps writing after this job is gone."""
-        from ..hpo import ray_cluster
+        from slurm import ray_cluster
 
         cluster = getattr(self, "_cluster", None)
         if cluster is not None:
@@ -71,7 +69,7 @@ class HpoStage(Stage):
 
     # ---- the allocation ------------------------------------------------------------------
     def _node_spec(self, task: Any):
-        from ..hpo.ray_cluster import NodeSpec
+        from slurm.ray_cluster import NodeSpec
 
         ctx = self.ctx
         gpus = ctx.resources.gpus_per_node

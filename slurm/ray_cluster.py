@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from .atomic import atomic_write_json
 
 PORT_RANGE = (10000, 32000)  # below Linux's ephemeral range (32768-60999), where OS-picked ports live
 BLOCK = 128  # ports per node: 9 fixed + worker ports
