@@ -72,7 +72,7 @@ def worker_generate(out: Path, process: str, events: int, level: str) -> dict:
 
 def worker_stage(files: list[Path], out: Path, level: str) -> dict:
     from pipeline.data.staging import stage_files
-    from pipeline.stages.physics_params import StageDataParams
+    from pipeline.stages.params.stage_data import StageDataParams
 
     params = StageDataParams(input_level=level, max_events_per_shard=500, step_size=200)
     started = time.perf_counter()
@@ -86,7 +86,7 @@ def worker_read(files: list[Path], level: str) -> dict:
     import uproot
 
     from pipeline.data.staging import FileStager
-    from pipeline.stages.physics_params import StageDataParams
+    from pipeline.stages.params.stage_data import StageDataParams
 
     params = StageDataParams(input_level=level)
     branches = FileStager(params.features, level, "events", 200, 500).required_branches()

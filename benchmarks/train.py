@@ -33,7 +33,7 @@ def make_data(directory: Path, events: int, split: dict | None = None) -> Path:
     from pipeline.physics.rootio import EventWriter
     from pipeline.physics.schema import LEVEL_COLLECTIONS
     from pipeline.physics.simulate import simulate_event
-    from pipeline.stages.physics_params import StageDataParams
+    from pipeline.stages.params.stage_data import StageDataParams
 
     files = []
     for index, process in enumerate(["ee_tt", "ee_qq", "ee_zh"]):

@@ -15,7 +15,7 @@ from pipeline.hpo.search_space import (
     sample,
     to_configspace,
 )
-from pipeline.stages.train_params import TrainParams
+from pipeline.stages.params.train import TrainParams
 
 TRAIN_FIELDS = set(TrainParams.model_fields)
 BASE = {"model": {"kind": "gnn_lsh", "width": 32, "bin_size": 16}, "epochs": 1}

@@ -13,7 +13,7 @@ from pipeline.data.dataset import ShardDataset, collate_padded, copy_to_local
 from pipeline.data.sampler import BucketBatchSampler
 from pipeline.data.staging import DataError, stage_files
 from pipeline.physics.schema import SCHEMA, branch, schema_markdown
-from pipeline.stages.physics_params import StageDataParams
+from pipeline.stages.params.stage_data import StageDataParams
 
 from .conftest import REPO
 from .physics_fixtures import write_files

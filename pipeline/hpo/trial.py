@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def trial_params(setup: TrialSetup, config: dict[str, Any]):
-    from ..stages.train_params import TrainParams
+    from ..stages.params.train import TrainParams
     from .search_space import apply
 
     params = apply(config, setup.base_train)

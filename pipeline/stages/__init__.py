@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from .evaluate_params import EvaluateParams
-from .hpo_params import HpoParams
-from .physics_params import GenerateParams, StageDataParams
-from .python_params import PythonParams
-from .train_params import TrainParams
+from .params.evaluate import EvaluateParams
+from .params.generate import GenerateParams
+from .params.hpo import HpoParams
+from .params.python import PythonParams
+from .params.stage_data import StageDataParams
+from .params.train import TrainParams
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ register(
     StageKind(
         name="python",
         params=PythonParams,
-        impl="pipeline.stages.python_call:PythonStage",
+        impl="pipeline.stages.python:PythonStage",
         summary="Call module:function(**kwargs, ctx=context); its return value is saved as JSON.",
     )
 )

@@ -27,7 +27,7 @@ class TrainStage(Stage):
     def run(self) -> dict:
         from ..hpo.search_space import apply
         from ..training.trainer import Trainer
-        from .train_params import TrainParams
+        from .params.train import TrainParams
 
         params, init = self.params, None
         best = self.hpo_best()

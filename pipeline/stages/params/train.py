@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from ..spec import Strict, dataclass_settings
+from ...spec import Strict, dataclass_settings
 
 
 class OptimizerParams(Strict):

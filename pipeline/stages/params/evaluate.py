@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
-from ..spec import Strict, dataclass_settings
+from ...spec import Strict, dataclass_settings
 
 
 class JetParams(Strict):
@@ -51,14 +51,14 @@ class EvaluateParams(Strict):
     @field_validator("baseline")
     @classmethod
     def _baseline(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from ..evaluation.baseline_pf import BaselineConfig
+        from ...evaluation.baseline_pf import BaselineConfig
 
         return dataclass_settings(value, BaselineConfig, "baseline")
 
     @field_validator("detector")
     @classmethod
     def _detector(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from ..physics.detector_spec import DetectorSpec
+        from ...physics.detector_spec import DetectorSpec
 
         DetectorSpec.model_validate(value)
         return value

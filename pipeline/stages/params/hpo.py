@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from ..spec import Strict
-from .train_params import TrainParams
+from ...spec import Strict
+from .train import TrainParams
 
 
 class RaySettings(Strict):
@@ -63,7 +63,7 @@ class HpoParams(Strict):
 
     @model_validator(mode="after")
     def _space(self) -> HpoParams:
-        from ..hpo import search_space as ss
+        from ...hpo import search_space as ss
 
         try:
             space = ss.parse(self.search_space)
