@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Set everything up, then run the whole test suite, the real-Slurm tests included
-# (they start the devcluster themselves). Extra arguments go to pytest.
+# Set everything up, then run the whole test suite in the project environment, the real-Slurm
+# tests included (they start the devcluster themselves). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-PY=${PYTHON:-python3}
+source scripts/python.sh
 "$PY" -m ruff check .
 exec "$PY" -m pytest -q "$@"
