@@ -71,6 +71,7 @@ def _record_attempt(ctx: StageContext, state: str, **extra: Any) -> None:
         except ValueError:
             record = {}
     record.update(state=state, updated=_now(), host=ctx.hostname, attempt=ctx.attempt, array_index=ctx.array_index)
+    record["node"] = os.environ.get("SLURMD_NODENAME", ctx.hostname)  # the scheduler's node (hosts can be shared)
     record.update(extra)
     atomic_write_json(path, record)
 
