@@ -10,7 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,31 @@ def hparam_values(params: dict) -> dict[str, int | float | str | bool]:
         elif key in ("batch_size", "max_elements", "epochs", "precision", "zero_stage") and value is not None:
             flat[key] = value
     return flat
+
+
+@dataclass
+class _Run:
+    """The loop's state: what it trains on and where it is."""
+
+    train: Any
+    val: Any
+    sampler: Any
+    engine: Any
+    model_config: dict[str, Any]
+    loss_config: Any
+    per_epoch: int
+    total: int
+    step: int
+    epoch: int
+    batch_in_epoch: int
+    best: float
+    last_val: float | None = None
+    writer: Any = None
+    weights: Path | None = None
+    events_seen: int = 0
+    epoch_loss: float = 0.0
+    epoch_batches: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
 
 
 class Trainer:
@@ -149,8 +174,29 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        run = self._prepare()
+        try:
+            while run.epoch < self.params.epochs and run.step < run.total:
+                self._train_epoch(run)
+                if run.batch_in_epoch >= run.per_epoch:  # the epoch is complete
+                    self._end_epoch(run)
+            if self.store.latest() is None or self.store.latest()["step"] != run.step:
+                self._save(run.engine, run.step, run.epoch, run.batch_in_epoch)
+            run.weights = self._export(run.engine, run.model_config)
+        finally:
+            if run.writer:
+                run.writer.flush()
+        summary = self._summary(run)
+        if run.writer:
+            if self.trial is None:  # a search writes one HParams session per trial itself
+                self._write_hparams(run, summary)
+            run.writer.close()
+        return summary
+
+    def _prepare(self) -> _Run:
+        """Data, model, engine, the restored position, TensorBoard writer and signal handlers."""
         from models import build_model
-        from models.mlpf.loss import LossConfig, mlpf_loss
+        from models.mlpf.loss import LossConfig
 
         from ..data.sampler import BucketBatchSampler
 
@@ -169,125 +215,136 @@ class Trainer:
         per_epoch = len(sampler)
         total = min(p.max_steps or 10**12, per_epoch * p.epochs)
         engine = self.engine(model, total)
-        loss_config = LossConfig(**p.loss)
         state = self.store.load(engine) or {}
-        step = state.get("step", 0)
-        epoch, batch_in_epoch = state.get("epoch", 0), state.get("batch", 0)
+        run = _Run(
+            train=train,
+            val=val,
+            sampler=sampler,
+            engine=engine,
+            model_config=model_config,
+            loss_config=LossConfig(**p.loss),
+            per_epoch=per_epoch,
+            total=total,
+            step=state.get("step", 0),
+            epoch=state.get("epoch", 0),
+            batch_in_epoch=state.get("batch", 0),
+            best=self.store.best_metric(),
+        )
         if state and state.get("world_size", self.world) != self.world:
-            consumed = batch_in_epoch * state["world_size"]
-            batch_in_epoch = consumed // self.world  # same data position, new split over ranks
+            consumed = run.batch_in_epoch * state["world_size"]
+            run.batch_in_epoch = consumed // self.world  # same data position, new split over ranks
         if state:
-            ctx.log(f"resumed from {state['tag']}: step {step}, epoch {epoch}, batch {batch_in_epoch}")
-        self._truncate_losses(step)
-        writer = self._writer(purge_step=step + 1 if state else None)
+            ctx.log(f"resumed from {state['tag']}: step {run.step}, epoch {run.epoch}, batch {run.batch_in_epoch}")
+        self._truncate_losses(run.step)
+        run.writer = self._writer(purge_step=run.step + 1 if state else None)
         if self.trial is None:
             self._install_signals()
-        best, last_val = self.store.best_metric(), None
-        started, events_seen = time.perf_counter(), 0
-        try:
-            while epoch < p.epochs and step < total:
-                sampler.set_epoch(epoch, start_batch=batch_in_epoch)
-                epoch_loss = epoch_batches = 0.0
-                for indices in sampler:
-                    step_start = time.perf_counter()
-                    batch = self.batch(train, indices)
-                    with self.acc.autocast(p.precision):
-                        out = engine(batch["X"], batch["mask"], batch["K"])
-                    loss, terms = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], loss_config)
-                    finite = bool(torch.isfinite(loss))
-                    signalled = float(self.stop_signal is not None)
-                    reduced = distributed.sum_values(
-                        [loss.item() if finite else 0.0, float(finite), signalled], self.device
-                    )
-                    batch_in_epoch += 1
-                    if reduced[1] < self.world:
-                        bad = (
-                            f"non-finite loss at step {step + 1} (epoch {epoch}, batch {batch_in_epoch - 1}) "
-                            f"on {self.world - int(reduced[1])} rank(s)"
-                        )
-                        if p.nan_policy == "fail":
-                            raise NonFiniteLoss(f"{bad}; the last good checkpoint is {self.store.latest()}")
-                        ctx.log(f"{bad}: batch skipped (nan_policy: skip)")
-                        continue
-                    engine.backward(loss)
-                    grad_norm = self._grad_norm(engine)
-                    engine.step()
-                    step += 1
-                    events_seen += len(indices)
-                    epoch_loss, epoch_batches = epoch_loss + reduced[0] / self.world, epoch_batches + 1
-                    seconds = time.perf_counter() - step_start
-                    self._record(
-                        writer, step, epoch, reduced[0] / self.world, terms, engine, grad_norm, len(indices), seconds
-                    )
-                    if self.trial is None:  # a search reports its trials itself
-                        ctx.progress(
-                            step, total, "steps", epoch=f"{epoch + 1}/{p.epochs}", loss=reduced[0] / self.world
-                        )
-                    if step % p.checkpoint_every == 0:
-                        self._save(engine, step, epoch, batch_in_epoch)
-                    if reduced[2] > 0:  # a rank was signalled: everyone stops here, checkpointed
-                        if step % p.checkpoint_every:
-                            self._save(engine, step, epoch, batch_in_epoch)
-                        raise StageInterrupted(requeue=self.stop_signal == "SIGUSR2")
-                    if step >= total:
-                        break
-                if batch_in_epoch >= per_epoch:  # the epoch is complete
-                    epoch, batch_in_epoch = epoch + 1, 0
-                    val_loss = self.validate(engine, val, loss_config, mlpf_loss) if p.validation else None
-                    improved = val_loss is not None and val_loss < best
-                    last_val = val_loss
-                    if val_loss is not None:
-                        best = min(best, val_loss)
-                        if writer:
-                            writer.add_scalar("val/loss", val_loss, step)
-                        ctx.log(f"epoch {epoch}: validation loss {val_loss:.5f}")
-                    tag = self._save(engine, step, epoch, 0, metric=val_loss)
-                    if self.trial is not None:
-                        if improved:
-                            self._export(engine, model_config, name="best_model")
-                        if self.trial.report is not None:
-                            self.trial.report(
-                                {
-                                    "epoch": epoch,
-                                    "step": step,
-                                    "val_loss": val_loss,
-                                    "train_loss": epoch_loss / epoch_batches if epoch_batches else None,
-                                    "checkpoint_tag": tag,
-                                }
-                            )
-            if self.store.latest() is None or self.store.latest()["step"] != step:
-                self._save(engine, step, epoch, batch_in_epoch)
-            weights = self._export(engine, model_config)
-        finally:
-            if writer:
-                writer.flush()
-        elapsed = time.perf_counter() - started
-        summary = {
-            "steps": step,
-            "epochs": epoch,
-            "events_per_second": events_seen * self.world / max(elapsed, 1e-9),
-            "best_val_loss": None if best == float("inf") else best,
-            "weights": str(weights),
-            "weights_agree": self._weights_agree(engine),
+        return run
+
+    def _train_epoch(self, run: _Run) -> None:
+        """Batches of the current epoch from the run's position, until it ends or the run does."""
+        run.sampler.set_epoch(run.epoch, start_batch=run.batch_in_epoch)
+        run.epoch_loss = run.epoch_batches = 0.0
+        for indices in run.sampler:
+            self._step(run, indices)
+            if run.step >= run.total:
+                break
+
+    def _step(self, run: _Run, indices: list[int]) -> None:
+        """One optimizer step, agreed by every rank: a non-finite loss anywhere skips it or fails
+        (nan_policy), a signal anywhere stops everyone at the same step, checkpointed."""
+        from models.mlpf.loss import mlpf_loss
+
+        p, engine = self.params, run.engine
+        step_start = time.perf_counter()
+        batch = self.batch(run.train, indices)
+        with self.acc.autocast(p.precision):
+            out = engine(batch["X"], batch["mask"], batch["K"])
+        loss, terms = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], run.loss_config)
+        finite = bool(torch.isfinite(loss))
+        signalled = float(self.stop_signal is not None)
+        total_loss, finite_ranks, signalled_ranks = distributed.sum_values(
+            [loss.item() if finite else 0.0, float(finite), signalled], self.device
+        )
+        run.batch_in_epoch += 1
+        if finite_ranks < self.world:
+            self._non_finite(run, self.world - int(finite_ranks))
+            return
+        engine.backward(loss)
+        grad_norm = self._grad_norm(engine)
+        engine.step()
+        run.step += 1
+        run.events_seen += len(indices)
+        mean_loss = total_loss / self.world
+        run.epoch_loss, run.epoch_batches = run.epoch_loss + mean_loss, run.epoch_batches + 1
+        seconds = time.perf_counter() - step_start
+        self._record(run.writer, run.step, run.epoch, mean_loss, terms, engine, grad_norm, len(indices), seconds)
+        if self.trial is None:  # a search reports its trials itself
+            self.ctx.progress(run.step, run.total, "steps", epoch=f"{run.epoch + 1}/{p.epochs}", loss=mean_loss)
+        if run.step % p.checkpoint_every == 0:
+            self._save(engine, run.step, run.epoch, run.batch_in_epoch)
+        if signalled_ranks > 0:  # a rank was signalled: everyone stops here, checkpointed
+            if run.step % p.checkpoint_every:
+                self._save(engine, run.step, run.epoch, run.batch_in_epoch)
+            raise StageInterrupted(requeue=self.stop_signal == "SIGUSR2")
+
+    def _non_finite(self, run: _Run, ranks: int) -> None:
+        bad = (
+            f"non-finite loss at step {run.step + 1} (epoch {run.epoch}, batch {run.batch_in_epoch - 1}) "
+            f"on {ranks} rank(s)"
+        )
+        if self.params.nan_policy == "fail":
+            raise NonFiniteLoss(f"{bad}; the last good checkpoint is {self.store.latest()}")
+        self.ctx.log(f"{bad}: batch skipped (nan_policy: skip)")
+
+    def _end_epoch(self, run: _Run) -> None:
+        """Validation, a checkpoint tagged with its metric, and a search trial's report."""
+        from models.mlpf.loss import mlpf_loss
+
+        run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+        val_loss = self.validate(run.engine, run.val, run.loss_config, mlpf_loss) if self.params.validation else None
+        improved = val_loss is not None and val_loss < run.best
+        run.last_val = val_loss
+        if val_loss is not None:
+            run.best = min(run.best, val_loss)
+            if run.writer:
+                run.writer.add_scalar("val/loss", val_loss, run.step)
+            self.ctx.log(f"epoch {run.epoch}: validation loss {val_loss:.5f}")
+        tag = self._save(run.engine, run.step, run.epoch, 0, metric=val_loss)
+        if self.trial is None:
+            return
+        if improved:
+            self._export(run.engine, run.model_config, name="best_model")
+        if self.trial.report is not None:
+            train_loss = run.epoch_loss / run.epoch_batches if run.epoch_batches else None
+            report = {"epoch": run.epoch, "step": run.step, "val_loss": val_loss, "train_loss": train_loss}
+            self.trial.report({**report, "checkpoint_tag": tag})
+
+    def _summary(self, run: _Run) -> dict[str, Any]:
+        elapsed = time.perf_counter() - run.started
+        return {
+            "steps": run.step,
+            "epochs": run.epoch,
+            "events_per_second": run.events_seen * self.world / max(elapsed, 1e-9),
+            "best_val_loss": None if run.best == float("inf") else run.best,
+            "weights": str(run.weights),
+            "weights_agree": self._weights_agree(run.engine),
             "world_size": self.world,
         }
-        if writer and self.trial is None:  # a search writes one HParams session per trial itself
-            # the names a search's trials use (dotted train parameters, the same metrics), so the
-            # final training lines up with them on the HParams dashboard
-            flat = hparam_values(p.model_dump(mode="json"))
-            best = summary["best_val_loss"]
-            writer.add_hparams(
-                flat,
-                {
-                    "hparam/val_loss": float("nan") if best is None else best,
-                    "hparam/val_loss_final": float("nan") if last_val is None else last_val,
-                    "hparam/epochs": float(epoch),
-                },
-                run_name="hparams",
-            )
-        if writer:
-            writer.close()
-        return summary
+
+    def _write_hparams(self, run: _Run, summary: dict[str, Any]) -> None:
+        """The final training's HParams session, named as a search's trials name theirs (dotted
+        train parameters; val_loss, val_loss_final, epochs), so it lines up with them."""
+        best = summary["best_val_loss"]
+        run.writer.add_hparams(
+            hparam_values(self.params.model_dump(mode="json")),
+            {
+                "hparam/val_loss": float("nan") if best is None else best,
+                "hparam/val_loss_final": float("nan") if run.last_val is None else run.last_val,
+                "hparam/epochs": float(run.epoch),
+            },
+            run_name="hparams",
+        )
 
     def validate(self, engine, val, loss_config, mlpf_loss) -> float | None:
         if len(val) == 0:
