@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +73,9 @@ class StageContext:
         raise FileNotFoundError(f"no data {purpose}: set params.data or need a stage_data stage")
 
     def progress(self, done: float, total: float | None, unit: str, force: bool = False, **fields: Any) -> None:
-        """Report how much of this task's work is done (rank 0; throttled): status and --wait show it."""
-        if not self.is_main:
+        """Report how much of this task's work is done (rank 0; throttled): status and --wait show it.
+        COLLIDERFLOW_PROGRESS=0 in the stage's environment turns it off."""
+        if not self.is_main or os.environ.get("COLLIDERFLOW_PROGRESS", "1") == "0":
             return
         if self._progress is None:
             self._progress = ProgressReporter(self.progress_path)
