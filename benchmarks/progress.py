@@ -113,7 +113,8 @@ def main() -> None:
         print(f"{s:<10} {on:>10.2f} s {off:>6.2f} s {on / off:>7.3f}")
     with tempfile.TemporaryDirectory() as tmp:
         cost = call_cost(Path(tmp))
-    print(f"a throttled call: {cost['throttled_call_us']:.2f} us; a write: {cost['write_ms']:.2f} ms (one per 2 s at most)")
+    call_us, write_ms = cost["throttled_call_us"], cost["write_ms"]
+    print(f"a throttled call: {call_us:.2f} us; a write: {write_ms:.2f} ms (one per 2 s at most)")
     record = {"events_per_file": args.events, "repeats": args.repeats, "runs": runs, "medians": medians, **cost}
     save("progress", record)
 
