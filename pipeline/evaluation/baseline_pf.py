@@ -322,7 +322,6 @@ def reconstruct(
                     continue
                 total += energy[o]
                 owned[o], block_o[o] = True, b
-                links[members[dist[members, o].argmin()], o] = True
         remaining = np.where(owned & ~absorbed, energy, 0.0)
         for b in np.unique(block_t):
             members = np.flatnonzero(block_t == b)
