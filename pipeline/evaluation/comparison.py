@@ -54,7 +54,8 @@ def compare(
     gen_jets = metrics.cluster_jets(gen_tables, settings.jets)
     gen_sum = metrics.transverse_sum(gen_tables)
     counts = np.bincount(np.asarray(process_ids, dtype=np.int64), minlength=len(process_names))
-    out: dict = {"sources": {}, "processes": {process_names[i]: int(n) for i, n in enumerate(counts) if n}}
+    names = [*process_names, *(f"process {i}" for i in range(len(process_names), counts.size))]  # older manifests
+    out: dict = {"sources": {}, "processes": {names[i]: int(n) for i, n in enumerate(counts) if n}}
     estimates, distributions = {}, {}
     for name in ordered(sources):
         tables = sources[name]
