@@ -60,7 +60,7 @@ def from_ideal(gen: np.ndarray, K: np.ndarray) -> np.ndarray:
     cls = particle_class(pid, charge)
     tracked = track >= 0
     seen = (cls > 0) & (tracked | (calo_energy > 0))
-    k = K[np.where(tracked, track, 0)].astype(np.float64)
+    k = K[np.where(tracked, track, 0)].astype(np.float64) if len(K) else np.zeros((len(gen), 5))
     pt = np.where(tracked, k[:, 0], calo_energy / np.cosh(calo_eta))
     eta = np.where(tracked, k[:, 1], calo_eta)
     phi = np.where(tracked, np.arctan2(k[:, 2], k[:, 3]), calo_phi)
