@@ -8,16 +8,17 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def scalar_writer(logdir: Path, replace: bool = False) -> Iterator:
-    """A SummaryWriter on `logdir`; with `replace`, the run's earlier event files are removed
-    first, so a rerun replaces its values instead of adding a second set."""
+def scalar_writer(logdir: Path, replace: bool = False, suffix: str = "") -> Iterator:
+    """A SummaryWriter on `logdir` whose event files end in `suffix`; with `replace`, the run's
+    earlier files of that suffix are removed first, so a rerun replaces its values instead of
+    adding a second set (other files of the run, e.g. a trial's scalars, stay)."""
     from torch.utils.tensorboard import SummaryWriter
 
     Path(logdir).mkdir(parents=True, exist_ok=True)
     if replace:
-        for old in Path(logdir).glob("events.out.tfevents.*"):
+        for old in Path(logdir).glob(f"events.out.tfevents.*{suffix}"):
             old.unlink()
-    writer = SummaryWriter(log_dir=str(logdir))
+    writer = SummaryWriter(log_dir=str(logdir), filename_suffix=suffix)
     try:
         yield writer
     finally:

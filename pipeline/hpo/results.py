@@ -148,14 +148,11 @@ def write_best(records: list[dict], stage_dir: Path, setup: Any, metric: str, mo
 
 def write_hparams(records: list[dict], tensorboard_dir: Path, metric: str, choices: dict[str, list]) -> None:
     """One HParams session per trial, in the trial's own run (tensorboard/hpo/<trial_id>)."""
-    from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
 
+    from ..tb_writer import scalar_writer
+
     for r in records:
-        logdir = tensorboard_dir / "hpo" / r["trial_id"]
-        logdir.mkdir(parents=True, exist_ok=True)
-        for old in logdir.glob("*.hparams"):
-            old.unlink()  # a rerun of this step replaces the session instead of adding one
         values = {k: (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in r["config"].items()}
         metrics = {
             f"hparam/{metric}": r[f"{metric}_best"] if r[f"{metric}_best"] is not None else float("nan"),
@@ -166,11 +163,11 @@ def write_hparams(records: list[dict], tensorboard_dir: Path, metric: str, choic
         for k in discrete:
             values[k] = str(values[k])
         exp, ssi, sei = hparams(values, metrics, hparam_domain_discrete=discrete)
-        writer = SummaryWriter(str(logdir), filename_suffix=".hparams")
-        file_writer = writer._get_file_writer()
-        for summary in (exp, ssi, sei):
-            file_writer.add_summary(summary)
-        for name, value in metrics.items():
-            writer.add_scalar(name, value, r["epochs"])
-        writer.add_text("hparam/status", f"{r['status']} {r['reason']}".strip(), r["epochs"])
-        writer.close()
+        # a rerun of this step replaces the session instead of adding one
+        with scalar_writer(tensorboard_dir / "hpo" / r["trial_id"], replace=True, suffix=".hparams") as writer:
+            file_writer = writer._get_file_writer()
+            for summary in (exp, ssi, sei):
+                file_writer.add_summary(summary)
+            for name, value in metrics.items():
+                writer.add_scalar(name, value, r["epochs"])
+            writer.add_text("hparam/status", f"{r['status']} {r['reason']}".strip(), r["epochs"])
