@@ -145,3 +145,19 @@ def test_tiny_batch_of_real_events_overfits(kind, real_batch):
         loss.backward()
         optimiser.step()
     assert loss.item() < first / 10, (first, loss.item())
+
+
+def test_charged_from_track_gives_tracks_classified_charged_their_own_kinematics():
+    X, mask, K = random_event()
+    torch.manual_seed(0)
+    plain = small("gnn_lsh").eval()
+    model = small("gnn_lsh", charged_from_track=True).eval()
+    model.load_state_dict(plain.state_dict())  # the same network; only the reading of its outputs differs
+    with torch.no_grad():
+        ref, out = plain(X, mask, K), model(X, mask, K)
+    charged = torch.isin(out["cls"].argmax(-1), torch.tensor([1, 4, 5])) & (X[..., 0] == 1)
+    assert charged.any() and (~charged).any()
+    for i, name in enumerate(("pt", "eta", "sin_phi", "cos_phi", "energy")):
+        assert torch.equal(out[name][charged], K[..., i][charged])
+        assert torch.equal(out[name][~charged], ref[name][~charged])
+    assert torch.equal(out["regression"], ref["regression"])  # training sees the same outputs

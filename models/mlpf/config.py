@@ -19,6 +19,10 @@ class MLPFBase:
     norm: str = "layernorm"
     num_classes: int = 6
     head_width: int = 128
+    # Inference like rule-based particle flow: a track classified as a charged particle (charged
+    # hadron, electron, muon) takes its track's measured momentum instead of the regressed one.
+    charged_from_track: bool = False
+    track_type: int = 1  # the type id of tracks in X[..., 0]
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:

@@ -11,6 +11,7 @@ from .layers import TypeEmbedding, mlp, norm
 from .lsh import LSHMessagePassing
 
 CHARGES = (-1.0, 0.0, 1.0)
+CHARGED_CLASSES = (1, 4, 5)  # charged hadron, electron, muon (class ids of the targets)
 
 
 class AttentionBlock(nn.Module):
@@ -72,12 +73,23 @@ class MLPF(nn.Module):
             "regression": regression,
         }
         if K is not None:
-            reg = regression.float()
-            out.update(
-                pt=K[..., 0] * torch.exp(reg[..., 0].clamp(-10, 10)),
-                eta=K[..., 1] + reg[..., 1],
-                sin_phi=K[..., 2] + reg[..., 2],
-                cos_phi=K[..., 3] + reg[..., 3],
-                energy=K[..., 4] * torch.exp(reg[..., 4].clamp(-10, 10)),
-            )
+            out.update(self.physical(X, K, cls, regression))
+        return out
+
+    def physical(self, X, K, cls, regression) -> dict[str, torch.Tensor]:
+        """pT, eta, sin phi, cos phi, E from the regression relative to each element [B,N]; with
+        charged_from_track, a track classified charged keeps its own measured kinematics."""
+        reg = regression.float()
+        out = {
+            "pt": K[..., 0] * torch.exp(reg[..., 0].clamp(-10, 10)),
+            "eta": K[..., 1] + reg[..., 1],
+            "sin_phi": K[..., 2] + reg[..., 2],
+            "cos_phi": K[..., 3] + reg[..., 3],
+            "energy": K[..., 4] * torch.exp(reg[..., 4].clamp(-10, 10)),
+        }
+        if self.cfg.charged_from_track:
+            charged = torch.isin(cls.argmax(-1), torch.tensor(CHARGED_CLASSES, device=cls.device))
+            use_track = charged & (X[..., 0].round() == self.cfg.track_type)
+            for i, name in enumerate(("pt", "eta", "sin_phi", "cos_phi", "energy")):
+                out[name] = torch.where(use_track, K[..., i].float(), out[name])
         return out
