@@ -40,6 +40,9 @@ def test_chain_completes_in_dependency_order(tmp_path):
     assert json.loads((campaign / "stages" / "second" / "result.json").read_text())["label"] == "second"
     assert (campaign / "workflow.yaml").is_file() and (campaign / "site.yaml").is_file()
     report = run_cli("report", str(campaign), cwd=tmp_path)
+    assert report.returncode == 0 and "stages/second/result.json" not in report.stdout  # raw JSON behind a flag
+    assert "--results" in report.stdout
+    report = run_cli("report", str(campaign), "--results", cwd=tmp_path)
     assert report.returncode == 0 and "stages/second/result.json" in report.stdout
 
 
