@@ -42,6 +42,7 @@ def worker_generate(out: Path, process: str, events: int, level: str) -> dict:
     writer = EventWriter(out, LEVEL_COLLECTIONS[level])
     counts = {"gen": 0, "track": 0, "cluster": 0, "hit": 0}
     gen_s = sim_s = 0.0
+    steps: dict[str, float] = {}
     started = time.perf_counter()
     done = 0
     while done < events:
@@ -50,7 +51,7 @@ def worker_generate(out: Path, process: str, events: int, level: str) -> dict:
             continue
         particles = particles_of(pythia.event)
         t1 = time.perf_counter()
-        event = simulate_event(particles, spec, rng, levels)
+        event = simulate_event(particles, spec, rng, levels, timings=steps)
         t2 = time.perf_counter()
         gen_s, sim_s = gen_s + t1 - t0, sim_s + t2 - t1
         writer.add(event, {"event_id": done, "process_id": 0, "seed": 1})
@@ -64,6 +65,7 @@ def worker_generate(out: Path, process: str, events: int, level: str) -> dict:
         "events_per_s": events / total,
         "pythia_ms_per_event": 1e3 * gen_s / events,
         "detector_ms_per_event": 1e3 * sim_s / events,
+        "step_ms_per_event": {name: 1e3 * seconds / events for name, seconds in steps.items()},
         "mean_per_event": {k: v / events for k, v in counts.items() if v},
         "file_mb": out.stat().st_size / 1e6,
         "peak_rss_mb": peak_rss_mb(),
@@ -156,6 +158,9 @@ def main() -> int:
             f"{key:<18} {r['events_per_s']:>9.1f} {r['pythia_ms_per_event']:>9.2f} {r['detector_ms_per_event']:>9.1f} "
             f"{m.get('track', 0):>9.1f} {m.get('cluster', 0):>9.1f} {m.get('hit', 0):>9.0f} {r['file_mb']:>9.1f}"
         )
+    print("Detector simulation, ms per event per step:")
+    for key, r in results["generation"].items():
+        print(f"{key:<18} " + "  ".join(f"{step} {ms:.1f}" for step, ms in r["step_ms_per_event"].items()))
     print("Staging (all hits-level files) vs a plain uproot read of the same branches:")
     for level, r in results["staging"].items():
         print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .calorimeter import digitise, shower_spots
@@ -13,17 +15,38 @@ from .truth import assign_targets, particle_deposits
 INPUT_LEVELS = ("clusters", "hits")
 
 
+class _StepClock:
+    """Calls a step, adding its duration to `timings[name]` when timings are kept."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    def __call__(self, name: str, step, *args):
+        if self.timings is None:
+            return step(*args)
+        began = time.perf_counter()
+        result = step(*args)
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - began
+        return result
+
+
 def simulate_event(
     particles: dict[str, np.ndarray],
     spec: DetectorSpec,
     rng: np.random.Generator,
     levels: tuple[str, ...] = ("clusters",),
+    timings: dict[str, float] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Collections of one event: gen, track, cluster and (if asked) hit, each a dict of arrays."""
-    tracks = reconstruct_tracks(particles, spec, rng)
-    hits, hit_contrib = digitise(shower_spots(particles, spec, rng), particles["pid"].size, spec)
-    clusters, cluster_contrib, _ = cluster(hits, hit_contrib, spec)
-    track_t, cluster_t, where = assign_targets(particles, tracks["gen_index"], cluster_contrib, clusters["energy"].size)
+    """Collections of one event: gen, track, cluster and (if asked) hit, each a dict of arrays.
+    `timings`, if given, accumulates the seconds of each step (for benchmarks/data.py)."""
+    clock = _StepClock(timings)
+    tracks = clock("tracks", reconstruct_tracks, particles, spec, rng)
+    spots = clock("showers", shower_spots, particles, spec, rng)
+    hits, hit_contrib = clock("digitise", digitise, spots, particles["pid"].size, spec)
+    clusters, cluster_contrib, _ = clock("cluster", cluster, hits, hit_contrib, spec)
+    track_t, cluster_t, where = clock(
+        "targets", assign_targets, particles, tracks["gen_index"], cluster_contrib, clusters["energy"].size
+    )
     n = particles["pid"].size
     track_index = np.full(n, -1, dtype=np.int64)
     track_index[tracks["gen_index"]] = np.arange(tracks["gen_index"].size)
