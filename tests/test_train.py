@@ -254,3 +254,21 @@ def test_requeue_signal_on_slurm_resumes_exactly(devcluster, tmp_path, manifest)
     assert np.allclose([v for _, v in losses(campaign)], [v for _, v in reference], rtol=1e-6, atol=1e-7)
     attempts = json.loads((campaign / "stages" / "train" / "attempts" / f"{job}.json").read_text())
     assert attempts["attempt"] == 2
+
+
+def test_a_subset_of_the_training_split_sets_the_steps_per_epoch(tmp_path, manifest):
+    workflow = train_workflow("subset", manifest, train_events=8, val_events=4, batch_size=4, epochs=2)
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((tmp_path / "campaigns" / "subset" / "stages" / "train" / "result.json").read_text())
+    assert summary["steps"] == 4 and summary["epochs"] == 2  # 8 of the 32 training events, 4 per batch
+
+
+def test_event_subsets_are_seeded_and_keep_event_sizes(manifest):
+    from pipeline.data.dataset import EventSubset, ShardDataset
+
+    data = ShardDataset(manifest, "train")
+    a, b = EventSubset(data, 8, seed=0), EventSubset(data, 8, seed=0)
+    assert list(a.indices) == list(b.indices) and len(set(a.indices)) == 8
+    assert [len(a[i]["X"]) for i in range(8)] == list(a.sizes)
+    assert len(EventSubset(data, 10_000, seed=0)) == len(data)

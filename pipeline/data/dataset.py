@@ -83,6 +83,23 @@ class ShardDataset(torch.utils.data.Dataset):
         }
 
 
+class EventSubset(torch.utils.data.Dataset):
+    """A seeded random subset of a dataset's events (in shard order, so shards are read in turn):
+    what a search trains its trials on when the whole split does not fit the time."""
+
+    def __init__(self, dataset: ShardDataset, events: int, seed: int) -> None:
+        self.dataset = dataset
+        n = min(events, len(dataset))
+        self.indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=n, replace=False))
+        self.sizes = dataset.sizes[self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.dataset[int(self.indices[index])]
+
+
 def collate_padded(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Pad X, Y and K to the largest event of the batch; mask marks the real elements."""
     longest = max(item["X"].shape[0] for item in batch)

@@ -122,7 +122,7 @@ class Trainer:
 
     # ---- data -------------------------------------------------------------------------------
     def datasets(self):
-        from ..data.dataset import ShardDataset, copy_to_local
+        from ..data.dataset import EventSubset, ShardDataset, copy_to_local
 
         manifest = self.ctx.manifest(self.params.data, "to train on")
         if self.params.local_copy:
@@ -130,7 +130,13 @@ class Trainer:
                 Path(os.environ.get("TMPDIR", "/tmp")) / "colliderflow" / self.ctx.campaign_dir.name / self.ctx.stage
             )
             manifest = copy_to_local(manifest, scratch)
-        return json.loads(manifest.read_text()), ShardDataset(manifest, "train"), ShardDataset(manifest, "val")
+        p = self.params
+        train, val = ShardDataset(manifest, "train"), ShardDataset(manifest, "val")
+        if p.train_events:  # the same subset for every trial and rank: the seed is the data's, not the run's
+            train = EventSubset(train, p.train_events, seed=0)
+        if p.val_events:
+            val = EventSubset(val, p.val_events, seed=1)
+        return json.loads(manifest.read_text()), train, val
 
     def batch(self, dataset, indices: list[int]) -> dict[str, torch.Tensor]:
         from ..data.dataset import collate_padded

@@ -26,6 +26,12 @@ class TrainParams(Strict):
     model: dict[str, Any] = Field(description="`kind` and hyperparameters of a registered model (models/).")
     data: str | None = Field(None, description="manifest.json to train on; default: the upstream stage_data's.")
     epochs: PositiveInt = Field(1, description="Passes over the training split.")
+    train_events: PositiveInt | None = Field(
+        None, description="Train on a seeded random subset of this many training events (default: all)."
+    )
+    val_events: PositiveInt | None = Field(
+        None, description="Validate on a seeded random subset of this many validation events (default: all)."
+    )
     max_steps: PositiveInt | None = Field(None, description="Stop after this many batches (whole run).")
     batch_size: PositiveInt | None = Field(8, description="Events per batch per rank (or set max_elements).")
     max_elements: PositiveInt | None = Field(None, description="Padded elements per batch per rank instead.")
