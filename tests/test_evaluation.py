@@ -11,7 +11,6 @@ from pipeline.evaluation.baseline_pf import (
     BaselineConfig,
     NeutralCalibration,
     reconstruct,
-    track_impacts,
     track_paths,
 )
 from pipeline.evaluation.paired import EventResampler
@@ -87,11 +86,6 @@ def event(tracks: list[dict], clusters: list[dict]) -> tuple[np.ndarray, np.ndar
 def pf(tracks, clusters) -> np.ndarray:
     X, K = event(tracks, clusters)
     return reconstruct(X, K, MANIFEST_FEATURES, "clusters", DETECTOR, BaselineConfig())
-
-
-def impact_of(pt: float, eta: float, phi: float, charge: int) -> tuple[float, float]:
-    e, p = track_impacts(np.array([pt]), np.array([eta]), np.array([phi]), np.array([charge]), np.zeros(1), DETECTOR)
-    return float(e[0]), float(p[0])
 
 
 def test_a_lone_photon_is_a_photon_with_its_energy():

@@ -147,7 +147,7 @@ class NeutralCalibration:
 def track_paths(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each track's entry point into the ECAL, the unit direction it enters with, whether it gets
     there, and the path-length factor through the layers (1/cos of the incidence)."""
-    from ..physics.calorimeter import _incidence, impacts
+    from ..physics.calorimeter import impacts, incidence
 
     particles = {
         "px": pt * np.cos(phi),
@@ -160,18 +160,7 @@ def track_paths(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndar
     }
     hit = impacts(particles, detector)
     ok = hit["ok"] & np.isfinite(hit["pos"]).all(axis=1)
-    return hit["pos"], hit["axis"], ok, 1.0 / _incidence(hit["pos"], hit["axis"], hit["region"])
-
-
-def track_impacts(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndarray]:
-    """(eta, phi) of each track's entry point into the ECAL (its vertex direction if it never gets there)."""
-    pos, _, ok, _ = track_paths(pt, eta, phi, charge, z0, detector)
-    x, y, z = pos.T
-    r = np.sqrt(x**2 + y**2 + z**2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        eta_i = np.arctanh(np.clip(z / np.maximum(r, 1e-9), -0.999999, 0.999999))
-    ok = ok & np.isfinite(eta_i)
-    return np.where(ok, eta_i, eta), np.where(ok, np.arctan2(y, x), phi)
+    return hit["pos"], hit["axis"], ok, 1.0 / incidence(hit["pos"], hit["axis"], hit["region"])
 
 
 def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict[str, np.ndarray]:

@@ -71,7 +71,7 @@ def compare(
             out["sources"][name]["particles"] = particles
             estimates[name] |= particle_est
         distributions[name] = {
-            "jet": pairs["reco_pt"] / np.maximum(pairs["gen_pt"], 1e-12),
+            "jet": pairs["response"],
             "met": (reco_sum - gen_sum).ravel(),
         }
     if REFERENCE in estimates:

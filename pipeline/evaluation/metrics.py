@@ -75,7 +75,7 @@ def cluster_jets(events: list[np.ndarray], cfg: JetConfig, min_pt: float | None 
 
 def match_jets(reco: list[np.ndarray], gen: list[np.ndarray], max_dr: float) -> dict[str, np.ndarray]:
     """Pairs matched greedily by smallest Delta R below `max_dr`, per event: event index,
-    generator pT and reco pT of each pair."""
+    generator pT, reco pT and response (reco/gen pT) of each pair."""
     event, gen_pt, reco_pt = [], [], []
     for e, (r, g) in enumerate(zip(reco, gen, strict=True)):
         if not len(r) or not len(g):
@@ -94,7 +94,9 @@ def match_jets(reco: list[np.ndarray], gen: list[np.ndarray], max_dr: float) -> 
             event.append(e)
             gen_pt.append(g[i, 0])
             reco_pt.append(r[j, 0])
-    return {"event": np.array(event, dtype=np.int64), "gen_pt": np.array(gen_pt), "reco_pt": np.array(reco_pt)}
+    gen_pt, reco_pt = np.array(gen_pt), np.array(reco_pt)
+    response = reco_pt / np.maximum(gen_pt, 1e-12)
+    return {"event": np.array(event, dtype=np.int64), "gen_pt": gen_pt, "reco_pt": reco_pt, "response": response}
 
 
 def _bins(edges) -> list[tuple[float, float]]:
@@ -106,7 +108,7 @@ def jet_metrics(
 ) -> tuple[dict, dict[str, Estimate]]:
     """Summary (JSON) and estimates (for paired differences) of the jet pT response of the
     matched pairs (`match_jets`)."""
-    response = pairs["reco_pt"] / np.maximum(pairs["gen_pt"], 1e-12)
+    response = pairs["response"]
     n_gen = np.array([len(g) for g in gen_jets], dtype=np.float64)
     n_matched = np.bincount(pairs["event"], minlength=len(gen_jets)).astype(np.float64)
     overall = rs.response(response, pairs["event"])

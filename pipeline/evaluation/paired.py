@@ -59,6 +59,8 @@ class EventResampler:
             if samples > 0 and n_events > 0
             else np.zeros((0, n_events), dtype=np.int64)
         )
+        # row 0: the sample itself (every event once), then the replicates
+        self.rows = np.vstack([np.ones((1, n_events), dtype=np.int64), self.weights])
 
     @property
     def samples(self) -> int:
@@ -72,7 +74,7 @@ class EventResampler:
             return np.full(qs.size, np.nan), np.full((self.samples, qs.size), np.nan)
         order = np.argsort(values, kind="stable")
         v = np.asarray(values, dtype=np.float64)[order]
-        w = np.vstack([np.ones((1, v.size)), self.weights[:, np.asarray(events)[order]]])  # row 0: the sample
+        w = self.rows[:, np.asarray(events)[order]]
         cum = np.cumsum(w, axis=1)
         total = cum[:, -1:]
         # first position whose cumulative weight reaches q * total, per row and quantile
@@ -85,8 +87,8 @@ class EventResampler:
 
     def ratio_of_sums(self, numerator: np.ndarray, denominator: np.ndarray) -> Estimate:
         """sum(numerator) / sum(denominator) of per-event counts, e.g. an efficiency."""
-        num = np.vstack([np.ones((1, self.n_events)), self.weights]) @ np.asarray(numerator, dtype=np.float64)
-        den = np.vstack([np.ones((1, self.n_events)), self.weights]) @ np.asarray(denominator, dtype=np.float64)
+        num = self.rows @ np.asarray(numerator, dtype=np.float64)
+        den = self.rows @ np.asarray(denominator, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
         return Estimate(float(ratio[0]), ratio[1:])

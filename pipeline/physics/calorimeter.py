@@ -61,7 +61,7 @@ def _hcal_offset(pos: np.ndarray, axis: np.ndarray, region: np.ndarray, spec: De
     return np.where(region == BARREL, t_barrel, t_endcap)
 
 
-def _incidence(pos: np.ndarray, axis: np.ndarray, region: np.ndarray) -> np.ndarray:
+def incidence(pos: np.ndarray, axis: np.ndarray, region: np.ndarray) -> np.ndarray:
     """cos of the angle between the shower axis and the layers' normal (path-length factor)."""
     radial = (pos[:, 0] * axis[:, 0] + pos[:, 1] * axis[:, 1]) / np.maximum(np.hypot(pos[:, 0], pos[:, 1]), 1e-9)
     return np.clip(np.where(region == BARREL, radial, np.abs(axis[:, 2])), 0.2, 1.0)
@@ -91,7 +91,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
     energy = particles["energy"]
     sh = spec.shower
     t_h = _hcal_offset(hit["pos"], hit["axis"], hit["region"], spec)
-    cos_inc = _incidence(hit["pos"], hit["axis"], hit["region"])
+    cos_inc = incidence(hit["pos"], hit["axis"], hit["region"])
     parts: list[tuple[np.ndarray, ...]] = []
 
     def resolution(cal: CalorimeterSpec, e: np.ndarray) -> np.ndarray:
