@@ -76,3 +76,24 @@ def test_the_baseline_finds_neutrals_without_the_charged_energy_fakes_of_old(eva
     assert classes["neutral hadron"]["fake_rate"] < 0.5  # 0.74 before tracks linked along their path
     assert classes["charged hadron"]["efficiency"] > 0.9
     assert np.isfinite(classes["photon"]["efficiency_err"])
+
+
+def test_evaluate_runs_on_data_without_a_training_split_leaving_the_baseline_uncalibrated(tmp_path):
+    import json
+
+    from pipeline.data.staging import stage_files
+    from pipeline.stages.params.stage_data import StageDataParams
+
+    from .conftest import run_cli, write_workflow
+
+    files = write_files(tmp_path, ["ee_qq"], events=12, levels=("clusters",))
+    params = StageDataParams(split={"train": 0.0, "val": 0.0, "test": 1.0})
+    stage_files(files, tmp_path / "staged", params, log=lambda m: None)
+    manifest = tmp_path / "staged" / "manifest.json"
+    workflow = {"name": "evalonly", "stages": {"evaluate": {"kind": "evaluate", "params": {"data": str(manifest)}}}}
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    campaign = tmp_path / "campaigns" / "evalonly"
+    assert "left uncalibrated" in (campaign / "stages" / "evaluate" / "logs" / "stage.log").read_text()
+    metrics = json.loads((campaign / "report" / "metrics.json").read_text())
+    assert list(metrics["sources"]) == ["baseline", "ideal", "element-truth"] and metrics["events"] == 12

@@ -181,7 +181,7 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-ELEMENT_SOURCES = ("element-truth", "ideal")  # no per-element classification to plot
+TRIVIAL_CLASSIFICATION = ("element-truth",)  # the truth against itself: nothing to plot
 
 
 def _hist(ax, distributions: dict, key: str, bins) -> None:
@@ -249,7 +249,7 @@ def plot_particle_rates(plt, metrics, distributions) -> dict:
         fig, axes = plt.subplots(1, len(CLASS_NAMES), figsize=(5 * len(CLASS_NAMES), 5), sharey=True)
         for ax, name in zip(axes, CLASS_NAMES.values(), strict=True):
             for source, m in metrics["sources"].items():
-                if "particles" in m and source not in ELEMENT_SOURCES:
+                if "particles" in m and source not in TRIVIAL_CLASSIFICATION:
                     ax.plot(x, m["particles"]["classes"][name][f"{quantity}_vs_pt"], "o-", label=source)
             ax.set_title(name, fontsize=16)
             ax.set_xscale("log")
@@ -266,7 +266,7 @@ def plot_confusion(plt, metrics, distributions) -> dict:
     figures = {}
     names = ["none", *CLASS_NAMES.values()]
     for source, m in metrics["sources"].items():
-        if "particles" not in m or source in ELEMENT_SOURCES:
+        if "particles" not in m or source in TRIVIAL_CLASSIFICATION:
             continue
         confusion = np.array(m["particles"]["confusion"], dtype=float)
         norm = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)

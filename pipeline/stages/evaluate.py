@@ -5,6 +5,7 @@ baseline's neutral calibration is fitted on the training split first. Writes rep
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -47,6 +48,9 @@ class EvaluateStage(Stage):
         from ..evaluation import candidates, inference
         from ..evaluation.baseline_pf import reconstruct
 
+        if not json.loads(self.manifest.read_text())["splits"]["train"]["events"]:
+            self.ctx.log("no training events to fit the baseline's neutral calibration on: left uncalibrated")
+            return cfg, detector, None
         events = inference.load_events(self.manifest, "train", cfg.calibration_events)
         features, level = events.manifest["features"], events.manifest["input_level"]
         raw = [reconstruct(x, k, features, level, detector, cfg) for x, k in zip(events.X, events.K, strict=True)]
