@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("devcluster", help="the local development Slurm cluster (n1, n2)")
     p.add_argument("action", choices=["up", "down", "status"])
 
+    p = sub.add_parser("site", help="check a site profile against the rules that hold offline")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("site", help="site name (sites/<name>.yaml) or path to a site YAML file")
+
     sub.add_parser("reference", help="print the reference of every workflow and site field")
     return parser
 
@@ -224,6 +228,29 @@ def cmd_devcluster(args: argparse.Namespace) -> int:
     return {"up": devcluster.up, "down": devcluster.down, "status": devcluster.status}[args.action]()
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from . import site_check
+    from .errors import SpecError
+    from .loader import load_yaml, resolve_site_file, validate_site
+
+    path = resolve_site_file(args.site)
+    site = validate_site(load_yaml(path), str(path))  # the schema: exit 2 naming the field
+    findings = site_check.check(site)
+    print(f"site {site.name} ({path}): {site.accelerator}, {site.gpus_per_node} device(s) per node")
+    for finding in findings:
+        print("  " + finding.line())
+    print("  not checkable offline:")
+    for limit in site_check.OFFLINE_LIMITS:
+        print(f"    - {limit}")
+    errors = [f for f in findings if f.level == site_check.ERROR]
+    if errors:
+        first = errors[0]
+        more = f" [and {len(errors) - 1} more]" if len(errors) > 1 else ""
+        raise SpecError(str(path), first.field, first.message + more)
+    print(f"  {len(findings)} finding(s), no error")
+    return 0
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from .reference import reference_markdown
 
@@ -240,6 +267,7 @@ COMMANDS = {
     "tensorboard": cmd_tensorboard,
     "devcluster": cmd_devcluster,
     "reference": cmd_reference,
+    "site": cmd_site,
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from slurm.request import JobRequest
 from slurm.scheduler import Scheduler, SchedulerUnavailable, make_scheduler
 
+from . import site_launch
 from .dag import topological_order
 from .env_paths import expand_path
 from .errors import SchedulerDown
@@ -32,6 +33,7 @@ def scheduler_for(store_root: Path, spec: CampaignSpec) -> Scheduler:
 
 
 def campaign_root(spec: CampaignSpec, name: str) -> Path:
+    site_launch.check_required_env(spec.site)
     base = expand_path(spec.site.campaigns_dir, f"site {spec.site.name}", "campaigns_dir")
     return (base / name).resolve()
 
@@ -41,10 +43,13 @@ def job_request(
 ) -> JobRequest:
     """Stage resources + site defaults -> one scheduler request."""
     site = spec.site
-    resources = spec.workflow.stages[stage].resources
+    stage_spec = spec.workflow.stages[stage]
+    resources = stage_spec.resources  # already resolved against the site (loader.resolve_resources)
     gpus = site.gpus_per_node if resources.gpus_per_node == "all" else resources.gpus_per_node
+    tasks = max(1, gpus) if resources.tasks_per_node == "devices" else resources.tasks_per_node
     env = dict(site.env)
-    env.update(spec.workflow.stages[stage].env)
+    env.update(site_launch.job_env(site))  # the required variables as submitted, whatever --export says
+    env.update(stage_spec.env)
     env.update(COLLIDERFLOW_CAMPAIGN=str(root), COLLIDERFLOW_STAGE=stage)
     additional = dict(site.slurm.additional)
     additional.update(resources.sbatch)
@@ -55,19 +60,20 @@ def job_request(
         payload=StageJob(str(root), stage),
         array_indices=array_indices,
         nodes=resources.nodes,
-        tasks_per_node=resources.tasks_per_node,
+        tasks_per_node=tasks,
         gpus_per_node=gpus,
         cpus_per_task=resources.cpus_per_task,
         mem=resources.mem,
         time_min=time_to_minutes(resources.time),
         partition=resources.partition or site.slurm.partition,
-        account=resources.account or site.slurm.account,
+        account=resources.account or site_launch.account(site, site.slurm.account),
         qos=resources.qos or site.slurm.qos,
         constraint=resources.constraint or site.slurm.constraint,
         additional=additional,
-        setup=list(site.setup),
+        setup=[*site.setup, *site_launch.visible_devices_setup(site, gpus)],
         env=env,
-        srun_args=list(site.slurm.srun_args),
+        srun_args=site.kind_srun_args(stage_spec.kind),
+        python=site_launch.python_command(site),
         array_parallelism=resources.array_parallelism,
         max_requeues=resources.max_requeues if resources.max_requeues is not None else site.slurm.max_requeues,
         signal_delay_s=resources.signal_delay_s or site.slurm.signal_delay_s,
@@ -167,6 +173,7 @@ def submit(spec: CampaignSpec, name: str) -> tuple[CampaignStore, list[Submissio
 
 
 def resume(store: CampaignStore) -> list[Submission]:
+    site_launch.check_required_env(store.spec.site)
     scheduler = scheduler_for(store.root, store.spec)
     with store.lock("resume"):
         observation = observe(store, scheduler)

@@ -20,6 +20,8 @@ StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 SlurmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")]
 # Slurm feature expressions: names joined by & | , with [ ] ( ) * and counts.
 SlurmConstraint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+\-&|,\[\]()*:!]{1,256}$")]
+# An account, or one $VARIABLE naming it (expanded when submitting; unset is an error).
+SlurmAccount = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9_.+-]{1,64}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)$")]
 MemSize = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[KMGT]?B?$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 SbatchFlag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]

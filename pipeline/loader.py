@@ -134,9 +134,33 @@ def spec_error(exc: ValidationError, model: type[BaseModel], source: str, prefix
 
 def validate_site(data: dict[str, Any], source: str) -> SiteProfile:
     try:
-        return SiteProfile.model_validate(data)
+        site = SiteProfile.model_validate(data)
     except ValidationError as exc:
         raise spec_error(exc, SiteProfile, source) from None
+    for kind in site.kinds:
+        try:
+            stage_kinds.get(kind)
+        except KeyError as exc:
+            raise SpecError(source, f"kinds.{kind}", exc.args[0]) from None
+    return site
+
+
+def resolve_resources(workflow: WorkflowSpec, site: SiteProfile, sources: tuple[str, str]) -> WorkflowSpec:
+    """The workflow with every stage's resources as this site submits them (its per-kind
+    partitions, devices and ranks filling what the workflow left unset); frozen that way."""
+    stages = {}
+    for name, stage in workflow.stages.items():
+        resources = site.stage_resources(stage.kind, stage.resources)
+        if stage_kinds.get(stage.kind).one_task_per_node and resources.tasks_per_node != 1:
+            origin = sources[0] if "tasks_per_node" in stage.resources.model_fields_set else sources[1]
+            field = f"stages.{name}.resources" if origin == sources[0] else f"kinds.{stage.kind}"
+            raise SpecError(
+                origin,
+                f"{field}.tasks_per_node",
+                f"a {stage.kind} stage runs one task per node (it starts its own processes there); set 1",
+            )
+        stages[name] = stage.model_copy(update={"resources": resources})
+    return workflow.model_copy(update={"stages": stages})
 
 
 def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
@@ -153,12 +177,6 @@ def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
             kind.params.model_validate(stage.params)
         except ValidationError as exc:
             raise spec_error(exc, kind.params, source, prefix=f"stages.{name}.params") from None
-        if kind.one_task_per_node and stage.resources.tasks_per_node != 1:
-            raise SpecError(
-                source,
-                f"stages.{name}.resources.tasks_per_node",
-                f"a {stage.kind} stage runs one task per node (it starts its own processes there); set 1",
-            )
         for upstream in stage.needs:
             if upstream not in workflow.stages:
                 raise SpecError(
@@ -188,4 +206,5 @@ def load_campaign_spec(
     apply_overrides(site_data, site_sets, str(site_path))
     site_profile = validate_site(site_data, str(site_path))
     workflow = validate_workflow(workflow_data, str(workflow_path))
+    workflow = resolve_resources(workflow, site_profile, (str(workflow_path), str(site_path)))
     return CampaignSpec(workflow, site_profile, workflow_path, site_path, tuple(sets or ()))

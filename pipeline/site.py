@@ -6,13 +6,17 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from .fields import EnvName, SafeText, SbatchFlag, SlurmConstraint, SlurmName
-from .spec import Strict
+from .fields import EnvName, MemSize, SafeText, SbatchFlag, SlurmAccount, SlurmConstraint, SlurmName
+from .spec import Resources, Strict
+
+_KIND_FIELDS = ("partition", "qos", "constraint", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem")
 
 
 class SlurmSettings(Strict):
     partition: SlurmName | None = Field(None, description="Default partition.")
-    account: SlurmName | None = Field(None, description="Default account (project) charged.")
+    account: SlurmAccount | None = Field(
+        None, description="Default account (project) charged; may be one $VARIABLE, read when submitting."
+    )
     qos: SlurmName | None = Field(None, description="Default quality of service.")
     constraint: SlurmConstraint | None = Field(None, description="Default node feature constraint.")
     additional: dict[SbatchFlag, SafeText] = Field(
@@ -26,12 +30,40 @@ class SlurmSettings(Strict):
     signal_delay_s: PositiveInt = Field(120, description="Default requeue-signal lead time (s).")
 
 
+class KindResources(Strict):
+    """What a site gives one stage kind unless the workflow's stage says otherwise: CPU-only
+    kinds on CPU partitions, single-device ones on shared GPU partitions, training one rank per
+    accelerator of whole nodes."""
+
+    partition: SlurmName | None = Field(None, description="Partition for this kind.")
+    qos: SlurmName | None = Field(None, description="QOS for this kind.")
+    constraint: SlurmConstraint | None = Field(None, description="Node constraint for this kind.")
+    gpus_per_node: NonNegativeInt | Literal["all"] | None = Field(
+        None, description="Accelerators per node ('all': the site's gpus_per_node)."
+    )
+    tasks_per_node: PositiveInt | Literal["devices"] | None = Field(
+        None, description="Processes per node ('devices': one per accelerator the job has on a node)."
+    )
+    cpus_per_task: PositiveInt | None = Field(None, description="CPU cores per process.")
+    mem: MemSize | None = Field(None, description="Memory per node.")
+    sbatch: dict[SbatchFlag, SafeText] = Field(
+        default_factory=dict, description="Extra sbatch flags for this kind (added to the site's)."
+    )
+    srun_args: list[SafeText] = Field(
+        default_factory=list, description="Extra srun arguments for this kind (e.g. CPU binding masks)."
+    )
+
+
 class DistributedSettings(Strict):
     backend: Literal["nccl", "gloo", "hccl", "mpi"] = Field(
         "gloo", description="torch.distributed backend (nccl also drives RCCL on ROCm)."
     )
     deepspeed_accelerator: Literal["cuda", "cpu", "hpu"] = Field(
         "cpu", description="DS_ACCELERATOR for DeepSpeed (ROCm builds report as cuda)."
+    )
+    hostname_suffix: SlurmName | None = Field(
+        None,
+        description="Appended to node names for the rendezvous and Ray addresses (JUWELS: 'i', the InfiniBand name).",
     )
 
 
@@ -60,7 +92,26 @@ class SiteProfile(Strict):
     gpus_per_node: NonNegativeInt = Field(0, description="Accelerators per node ('all' in resources).")
     cpus_per_node: PositiveInt | None = Field(None, description="CPU cores per node, for sizing workers.")
     visible_devices_env: EnvName | None = Field(
-        None, description="Variable that selects devices (CUDA_VISIBLE_DEVICES, HABANA_VISIBLE_MODULES...)."
+        None,
+        description="Variable that selects devices (CUDA_VISIBLE_DEVICES, HABANA_VISIBLE_MODULES...): a job "
+        "with accelerators lists the ones it uses in it, unless Slurm already set it.",
+    )
+    python: SafeText | None = Field(
+        None,
+        description="The job's Python on the compute node (e.g. a venv inside the container); $VARS expand "
+        "there. Unset: the interpreter that submitted.",
+    )
+    launcher: list[SafeText] = Field(
+        default_factory=list,
+        description="Words every task runs under, before the Python (e.g. singularity exec $SIF); each word "
+        "is quoted, $VARS expand on the compute node.",
+    )
+    required_env: dict[EnvName, SafeText] = Field(
+        default_factory=dict,
+        description="Variables that must be set when submitting (name -> how to set it); an unset one is an error.",
+    )
+    kinds: dict[str, KindResources] = Field(
+        default_factory=dict, description="Resources per stage kind (partition, devices, ranks, binding)."
     )
     campaigns_dir: SafeText = Field(
         "campaigns", description="Where campaign directories are created ($VARS expanded, e.g. $SCRATCH)."
@@ -78,3 +129,25 @@ class SiteProfile(Strict):
     )
     local: LocalSettings = Field(default_factory=LocalSettings, description="Local-scheduler settings.")
     hpo: HpoSettings = Field(default_factory=HpoSettings, description="Hyperparameter-search trial defaults.")
+
+    def stage_resources(self, kind: str, resources: Resources) -> Resources:
+        """The stage's resources as submitted here: the site's defaults for its kind fill what the
+        workflow left unset, then 'all' accelerators and one task per 'devices' become numbers."""
+        defaults = self.kinds.get(kind)
+        explicit = resources.model_fields_set
+        update: dict = {}
+        if defaults is not None:
+            update = {
+                name: getattr(defaults, name)
+                for name in _KIND_FIELDS
+                if getattr(defaults, name) is not None and name not in explicit
+            }
+            update["sbatch"] = {**defaults.sbatch, **resources.sbatch}
+        merged = resources.model_copy(update=update)
+        gpus = self.gpus_per_node if merged.gpus_per_node == "all" else merged.gpus_per_node
+        tasks = max(1, gpus) if merged.tasks_per_node == "devices" else merged.tasks_per_node
+        return merged.model_copy(update={"gpus_per_node": gpus, "tasks_per_node": tasks})
+
+    def kind_srun_args(self, kind: str) -> list[str]:
+        defaults = self.kinds.get(kind)
+        return [*self.slurm.srun_args, *(defaults.srun_args if defaults else [])]

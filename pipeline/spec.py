@@ -27,8 +27,8 @@ class Resources(Strict):
     """What one stage asks of the scheduler; site values fill what is left unset."""
 
     nodes: PositiveInt = Field(1, description="Nodes per job (per array task).")
-    tasks_per_node: PositiveInt = Field(
-        1, description="Processes per node (one per accelerator for training, 1 otherwise)."
+    tasks_per_node: PositiveInt | Literal["devices"] = Field(
+        1, description="Processes per node; 'devices': one per accelerator of the job (sites default training to it)."
     )
     gpus_per_node: NonNegativeInt | Literal["all"] = Field(
         0, description="Accelerators per node; 'all' takes the site's gpus_per_node."

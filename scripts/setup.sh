@@ -41,7 +41,7 @@ installed() {
     && [ "$("$PY" -P -c 'import pipeline, pathlib; print(pathlib.Path(pipeline.__file__).resolve().parent.parent)')" = "$(pwd -P)" ]
 }
 if ! installed >/dev/null 2>&1; then
-  echo "setup: installing colliderflow (editable) with its test tools"
-  "$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
+  echo "setup: installing colliderflow (editable) with DeepSpeed and its test tools"
+  "$PY" -m pip install -q --disable-pip-version-check -e ".[deepspeed,test]"
 fi
 echo "setup: ready ($PY, $("$PY" -c 'import torch; print("torch", torch.__version__)'))"

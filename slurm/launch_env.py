@@ -10,6 +10,8 @@ import socket
 import subprocess
 from dataclasses import dataclass
 
+HOSTNAME_SUFFIX_ENV = "COLLIDERFLOW_HOSTNAME_SUFFIX"
+
 
 @dataclass(frozen=True)
 class TaskEnv:
@@ -25,6 +27,8 @@ class TaskEnv:
     nodelist: str = ""
     master_addr_hint: str = ""
     master_port_hint: int = 0
+    cpus_on_node: int = 0  # what the scheduler gave this job on this node (0: unknown)
+    hostname_suffix: str = ""  # appended to node names for their fast-network address (JUWELS: "i")
 
     @property
     def master_port(self) -> int:
@@ -41,13 +45,14 @@ class TaskEnv:
         if self.launcher != "slurm" or not self.nodelist:
             return "127.0.0.1"
         first = first_hostname(self.nodelist)
-        return resolve_node_address(first)
+        return resolve_node_address(first + self.hostname_suffix)
 
     def node_address(self) -> str:
         """This node's IP, as the other nodes of the job reach it."""
         if self.launcher != "slurm":
             return "127.0.0.1"
-        return resolve_node_address(os.environ.get("SLURMD_NODENAME") or socket.gethostname())
+        node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+        return resolve_node_address(node + self.hostname_suffix)
 
 
 def _int(env: dict[str, str], key: str, default: int) -> int:
@@ -88,6 +93,8 @@ def current(env: dict[str, str] | None = None) -> TaskEnv:
             job_id=job_id,
             restart_count=_int(env, "SLURM_RESTART_COUNT", 0),
             nodelist=env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", "")),
+            cpus_on_node=_int(env, "SLURM_CPUS_ON_NODE", 0),
+            hostname_suffix=env.get(HOSTNAME_SUFFIX_ENV, ""),
         )
     return TaskEnv(launcher="single", job_id=env.get("COLLIDERFLOW_JOB_ID", ""))
 

@@ -43,6 +43,7 @@ class JobRequest:
     setup: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     srun_args: list[str] = field(default_factory=list)
+    python: str | None = None  # shell fragment: launch wrapper + the job's Python (None: the submitting one)
     array_parallelism: int | None = None
     max_requeues: int = 3
     signal_delay_s: int = 120

@@ -108,7 +108,8 @@ class SlurmScheduler:
             "constraint": request.constraint,
             "signal_delay_s": request.signal_delay_s,
             "setup": list(request.setup) + request.env_exports(),
-            "srun_args": list(request.srun_args) or None,
+            # explicit: srun no longer inherits --cpus-per-task from sbatch (Slurm 22.05+)
+            "srun_args": [f"--cpus-per-task={request.cpus_per_task}", *request.srun_args],
             "additional_parameters": additional,
         }
         if request.array_parallelism:
@@ -118,9 +119,7 @@ class SlurmScheduler:
     def render(self, request: JobRequest, after: list[str]) -> str:
         from submitit.slurm.slurm import _make_sbatch_string
 
-        command = " ".join(
-            [shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(request.folder))]
-        )
+        command = " ".join([python_of(request), "-u -m submitit.core._submit", shlex.quote(str(request.folder))])
         params = self.parameters(request, after)
         if request.array_indices is not None:
             params["map_count"] = len(request.array_indices)
@@ -131,7 +130,9 @@ class SlurmScheduler:
 
         Path(request.folder).mkdir(parents=True, exist_ok=True)
         with self._environment():
-            executor = submitit.SlurmExecutor(folder=request.folder, max_num_timeout=request.max_requeues)
+            executor = submitit.SlurmExecutor(
+                folder=request.folder, max_num_timeout=request.max_requeues, python=python_of(request)
+            )
             executor.update_parameters(**self.parameters(request, after))
             if request.array_indices is None:
                 jobs = [executor.submit(request.payload)]
@@ -179,6 +180,11 @@ class SlurmScheduler:
         )
         if result.returncode != 0 and "Invalid job id" not in result.stderr:
             raise SchedulerUnavailable(f"scancel failed: {result.stderr.strip()}")
+
+
+def python_of(request: JobRequest) -> str:
+    """What srun starts on each task: the site's wrapper + Python, else the submitting interpreter."""
+    return request.python or shlex.quote(sys.executable)
 
 
 def parse_squeue(text: str) -> list[QueueEntry]:

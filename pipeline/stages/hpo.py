@@ -82,7 +82,8 @@ class HpoStage(Stage):
             node_rank=task.node_rank if task.launcher == "slurm" else ctx.rank,
             num_nodes=max(1, task.num_nodes),
             node_ip=task.node_address(),
-            num_cpus=ctx.resources.cpus_per_task,
+            # the CPUs Slurm gave this job on this node, not a number written in a file
+            num_cpus=task.cpus_on_node or ctx.resources.cpus_per_task,
             num_gpus=0 if hpu else gpus,
             resources={"HPU": float(gpus)} if hpu and gpus else {},
             temp_root=Path("/tmp"),

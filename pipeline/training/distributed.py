@@ -11,8 +11,9 @@ import torch.distributed as dist
 from slurm import launch_env
 
 
-def setup(backend: str, deepspeed_accelerator: str, task: launch_env.TaskEnv | None = None) -> launch_env.TaskEnv:
-    """Export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* for torch and DeepSpeed, then init the group.
+def export_env(deepspeed_accelerator: str, task: launch_env.TaskEnv | None = None) -> launch_env.TaskEnv:
+    """Export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* for torch and DeepSpeed. Done before the
+    accelerator's runtime is imported: Intel Gaudi's bridge reads them at import.
     `task` overrides the launcher's environment (an HPO trial is its own little job)."""
     task = task or launch_env.current()
     os.environ.update(
@@ -24,11 +25,21 @@ def setup(backend: str, deepspeed_accelerator: str, task: launch_env.TaskEnv | N
         MASTER_PORT=str(task.master_port),
         DS_ACCELERATOR=deepspeed_accelerator,
     )
-    import deepspeed
+    return task
 
+
+def init_group(backend: str) -> None:
+    """The process group, through DeepSpeed (public DeepSpeed, or a vendor's fork on Gaudi)."""
+    try:
+        import deepspeed
+    except ImportError as exc:
+        raise RuntimeError(
+            f"DeepSpeed is not importable ({exc}): install the project with its deepspeed extra "
+            "(pip install -e '.[deepspeed]'), or on Intel Gaudi the fork that matches the software "
+            "release (see the README's Gaudi section)"
+        ) from None
     if not dist.is_initialized():
         deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
-    return task
 
 
 def all_true(flag: bool, device: torch.device) -> bool:

@@ -110,8 +110,9 @@ class Trainer:
         self.trial = trial
         self.init_weights = init_weights
         site = ctx.site
-        self.acc = accelerator_for(site.device)
-        self.task = distributed.setup(site.distributed.backend, site.distributed.deepspeed_accelerator, task)
+        self.task = distributed.export_env(site.distributed.deepspeed_accelerator, task)
+        self.acc = accelerator_for(site.device)  # after the launcher's variables (Gaudi reads them at import)
+        distributed.init_group(site.distributed.backend)
         self.rank, self.world = self.task.rank, self.task.world_size
         self.device = self.acc.device(self.task.local_rank)
         self.store = CheckpointStore(
