@@ -182,3 +182,35 @@ if [ "$(wc -l < {counter})" -ge 2 ]; then kill -9 $PPID; sleep 5; fi
     wait_all_completed(campaign)
     time.sleep(1)
     assert [runs(campaign, s) for s in ("first", "second", "third")] == [1, 1, 1]
+
+
+def test_site_launcher_and_kind_resources_on_real_slurm(devcluster, tmp_path):
+    """A site's launch wrapper and Python run every task (variables expanded on the node, from
+    the required ones as submitted) and its per-kind resources reach srun."""
+    import sys
+
+    import yaml
+
+    from .conftest import REPO
+
+    site = yaml.safe_load((REPO / "sites" / "devcluster.yaml").read_text())
+    site.update(
+        name="devcluster-wrapped",
+        required_env={"CF_WRAP_TAG": "export CF_WRAP_TAG=<anything>"},
+        launcher=["env", "CF_LAUNCHER=wrapped-$CF_WRAP_TAG"],
+        python=sys.executable,
+        kinds={"python": {"cpus_per_task": 2}},
+    )
+    site_file = tmp_path / "devcluster-wrapped.yaml"
+    site_file.write_text(yaml.safe_dump(site))
+    probe = py_stage("env_probe", names=["CF_LAUNCHER", "SLURM_CPUS_PER_TASK"])
+    path = write_workflow(tmp_path, {"name": "wrapped", "stages": {"probe": probe}})
+    unset = run_cli("submit", str(path), "--site", str(site_file), cwd=tmp_path, env={"CF_WRAP_TAG": ""})
+    assert unset.returncode == 2 and "required_env.CF_WRAP_TAG" in unset.stderr
+    result = run_cli(
+        "submit", str(path), "--site", str(site_file), "--wait", "--poll", "0.5", cwd=tmp_path,
+        env={"CF_WRAP_TAG": "ok"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    probe_result = json.loads((tmp_path / "campaigns" / "wrapped" / "stages" / "probe" / "result.json").read_text())
+    assert probe_result == {"CF_LAUNCHER": "wrapped-ok", "SLURM_CPUS_PER_TASK": "2"}
