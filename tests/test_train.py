@@ -65,6 +65,13 @@ def test_bad_model_hyperparameter_is_refused_at_submit(tmp_path, manifest):
     assert "stages.train.params.model" in result.stderr and "unknown hyperparameter(s) 'heads'" in result.stderr
 
 
+def test_unknown_task_is_refused_listing_the_available(tmp_path, manifest):
+    workflow = train_workflow("badtask", manifest, task="jet_tagging_typo")
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "stages.train.params.task" in result.stderr and "available: particle_flow" in result.stderr
+
+
 def test_training_completes_exports_weights_and_tensorboard(tmp_path, manifest):
     path = write_workflow(tmp_path, train_workflow("train", manifest))
     result = run_cli("submit", str(path), "--wait", cwd=tmp_path)
@@ -272,3 +279,25 @@ def test_event_subsets_are_seeded_and_keep_event_sizes(manifest):
     assert list(a.indices) == list(b.indices) and len(set(a.indices)) == 8
     assert [len(a[i]["X"]) for i in range(8)] == list(a.sizes)
     assert len(EventSubset(data, 10_000, seed=0)) == len(data)
+
+
+def test_particle_flow_task_reproduces_the_losses_from_before_the_task_plugins(tmp_path, manifest):
+    """Same seed, same data: the per-step losses of the particle-flow task equal the ones the
+    trainer wrote before training went through task plug-ins (recorded at commit e96bd97, the last
+    one with the particle-flow loss wired into the loop)."""
+    golden = os.path.join(os.path.dirname(__file__), "golden", "particle_flow_losses.json")
+    path = write_workflow(tmp_path, train_workflow("pf", manifest, epochs=1, max_steps=6, validation=False))
+    result = run_cli("submit", str(path), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (tmp_path / "campaigns" / "pf" / "stages" / "train" / "outputs" / "losses.jsonl").read_text()
+    records = [json.loads(line) for line in lines.splitlines()]
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(golden, "w") as handle:
+            json.dump(records, handle, indent=1)
+    with open(golden) as handle:
+        expected = json.load(handle)
+    assert [r["step"] for r in records] == [r["step"] for r in expected]
+    for got, want in zip(records, expected, strict=True):
+        assert set(got) == set(want)
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), (got["step"], key)

@@ -18,6 +18,7 @@ import torch
 
 from ..atomic import atomic_path, atomic_write_json, atomic_write_text
 from ..stage import StageContext, StageInterrupted
+from ..tasks import load_task
 from . import distributed
 from .accelerator import accelerator_for
 from .checkpoints import CheckpointStore
@@ -110,6 +111,7 @@ class Trainer:
         self.trial = trial
         self.init_weights = init_weights
         site = ctx.site
+        self.learning = load_task(params.task)  # what is learned: batches, loss (pipeline.tasks)
         self.task = distributed.export_env(site.distributed.deepspeed_accelerator, task)
         self.acc = accelerator_for(site.device)  # after the launcher's variables (Gaudi reads them at import)
         distributed.init_group(site.distributed.backend)
@@ -123,7 +125,7 @@ class Trainer:
 
     # ---- data -------------------------------------------------------------------------------
     def datasets(self):
-        from ..data.dataset import EventSubset, ShardDataset, copy_to_local
+        from ..data.dataset import EventSubset, copy_to_local
 
         manifest = self.ctx.manifest(self.params.data, "to train on")
         if self.params.local_copy:
@@ -132,7 +134,7 @@ class Trainer:
             )
             manifest = copy_to_local(manifest, scratch)
         p = self.params
-        train, val = ShardDataset(manifest, "train"), ShardDataset(manifest, "val")
+        train, val = self.learning.dataset(manifest, "train"), self.learning.dataset(manifest, "val")
         if p.train_events:  # the same subset for every trial and rank: the seed is the data's, not the run's
             train = EventSubset(train, p.train_events, seed=0)
         if p.val_events:
@@ -140,9 +142,7 @@ class Trainer:
         return json.loads(manifest.read_text()), train, val
 
     def batch(self, dataset, indices: list[int]) -> dict[str, torch.Tensor]:
-        from ..data.dataset import collate_padded
-
-        batch = collate_padded([dataset[i] for i in indices])
+        batch = self.learning.collate([dataset[i] for i in indices])
         return {k: v.to(self.device) for k, v in batch.items()}
 
     # ---- engine -----------------------------------------------------------------------------
@@ -203,13 +203,12 @@ class Trainer:
     def _prepare(self) -> _Run:
         """Data, model, engine, the restored position, TensorBoard writer and signal handlers."""
         from models import build_model
-        from models.mlpf.loss import LossConfig
 
         from ..data.sampler import BucketBatchSampler
 
         p, ctx = self.params, self.ctx
         manifest, train, val = self.datasets()
-        model_config = {"input_dim": manifest["width"], **p.model}
+        model_config = self.learning.model_config(manifest, p.model)
         self.acc.seed(p.seed)
         model = build_model(model_config)
         if self.init_weights is not None and self.store.latest() is None:
@@ -229,7 +228,7 @@ class Trainer:
             sampler=sampler,
             engine=engine,
             model_config=model_config,
-            loss_config=LossConfig(**p.loss),
+            loss_config=self.learning.loss_config(p.loss),
             per_epoch=per_epoch,
             total=total,
             step=state.get("step", 0),
@@ -260,14 +259,12 @@ class Trainer:
     def _step(self, run: _Run, indices: list[int]) -> None:
         """One optimizer step, agreed by every rank: a non-finite loss anywhere skips it or fails
         (nan_policy), a signal anywhere stops everyone at the same step, checkpointed."""
-        from models.mlpf.loss import mlpf_loss
-
         p, engine = self.params, run.engine
         step_start = time.perf_counter()
         batch = self.batch(run.train, indices)
         with self.acc.autocast(p.precision):
-            out = engine(batch["X"], batch["mask"], batch["K"])
-        loss, terms = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], run.loss_config)
+            out = self.learning.forward(engine, batch)
+        loss, terms = self.learning.loss(out, batch, run.loss_config)
         finite = bool(torch.isfinite(loss))
         signalled = float(self.stop_signal is not None)
         total_loss, finite_ranks, signalled_ranks = distributed.sum_values(
@@ -306,10 +303,8 @@ class Trainer:
 
     def _end_epoch(self, run: _Run) -> None:
         """Validation, a checkpoint tagged with its metric, and a search trial's report."""
-        from models.mlpf.loss import mlpf_loss
-
         run.epoch, run.batch_in_epoch = run.epoch + 1, 0
-        val_loss = self.validate(run.engine, run.val, run.loss_config, mlpf_loss) if self.params.validation else None
+        val_loss = self.validate(run.engine, run.val, run.loss_config) if self.params.validation else None
         improved = val_loss is not None and val_loss < run.best
         run.last_val = val_loss
         if val_loss is not None:
@@ -353,7 +348,7 @@ class Trainer:
             run_name="hparams",
         )
 
-    def validate(self, engine, val, loss_config, mlpf_loss) -> float | None:
+    def validate(self, engine, val, loss_config) -> float | None:
         if len(val) == 0:
             return None
         engine.eval()
@@ -362,10 +357,11 @@ class Trainer:
             for start in range(self.rank * 8, len(val), 8 * self.world):
                 batch = self.batch(val, list(range(start, min(start + 8, len(val)))))
                 with self.acc.autocast(self.params.precision):
-                    out = engine(batch["X"], batch["mask"], batch["K"])
-                loss, _ = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], loss_config)
-                total += loss.item() * batch["X"].shape[0]
-                count += batch["X"].shape[0]
+                    out = self.learning.forward(engine, batch)
+                loss, _ = self.learning.loss(out, batch, loss_config)
+                events = self.learning.events(batch)
+                total += loss.item() * events
+                count += events
         engine.train()
         total, count = distributed.sum_values([total, count], self.device)
         return total / max(count, 1)

@@ -23,6 +23,9 @@ class ScheduleParams(Strict):
 
 
 class TrainParams(Strict):
+    task: str = Field(
+        "particle_flow", description="What is learned: a registered task (batches, loss, metrics; pipeline.tasks)."
+    )
     model: dict[str, Any] = Field(description="`kind` and hyperparameters of a registered model (models/).")
     data: str | None = Field(None, description="manifest.json to train on; default: the upstream stage_data's.")
     epochs: PositiveInt = Field(1, description="Passes over the training split.")
@@ -41,7 +44,9 @@ class TrainParams(Strict):
     gradient_clipping: float = Field(1.0, ge=0, description="Global norm clip (0: off).")
     optimizer: OptimizerParams = Field(default_factory=OptimizerParams, description="Optimizer.")
     schedule: ScheduleParams = Field(default_factory=ScheduleParams, description="Learning-rate schedule.")
-    loss: dict[str, Any] = Field(default_factory=dict, description="models.mlpf.loss_config.LossConfig fields.")
+    loss: dict[str, Any] = Field(
+        default_factory=dict, description="The task's loss settings (particle_flow: LossConfig)."
+    )
     seed: int = Field(0, ge=0, description="Model init, data order and dropout.")
     checkpoint_every: PositiveInt = Field(100, description="Checkpoint every N batches (and at epoch end).")
     keep_checkpoints: PositiveInt = Field(3, description="Most recent checkpoints kept (plus the best).")
@@ -66,12 +71,23 @@ class TrainParams(Strict):
         model_config(value)  # ModelConfigError is a ValueError: reported at params.model
         return value
 
-    @field_validator("loss")
+    @field_validator("task")
     @classmethod
-    def _known_loss(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from models.mlpf.loss_config import LossConfig
+    def _known_task(cls, value: str) -> str:
+        from ...tasks import task_entry
 
-        return dataclass_settings(value, LossConfig, "loss")
+        task_entry(value)  # UnknownTask (a ValueError) lists the available tasks
+        return value
+
+    @model_validator(mode="after")
+    def _known_loss(self) -> TrainParams:
+        from ...tasks import task_entry
+
+        try:
+            dataclass_settings(self.loss, task_entry(self.task).loss_config, "loss")
+        except ValueError as exc:
+            raise ValueError(f"loss: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _one_batching(self) -> TrainParams:

@@ -1,0 +1,53 @@
+"""Training tasks as plug-ins: what the train and hpo stages need to know of a learning problem
+(its batch layout, loss, validation metric and exported outputs), so that one loop trains any
+registered model. Torch-free on import: a workflow's `task:` and `loss:` are validated on a
+login node; the implementation module is imported when a stage runs.
+
+    register_task("particle_flow", LossConfig, "pipeline.tasks.particle_flow:ParticleFlowTask")
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+class UnknownTask(ValueError):
+    """A workflow names a task that is not registered."""
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    loss_config: type  # torch-free dataclass of the task's loss settings (params.loss)
+    implementation: str  # "module:Class", imported when a stage runs
+    description: str
+
+
+_TASKS: dict[str, TaskEntry] = {}
+
+
+def register_task(name: str, loss_config: type, implementation: str, description: str) -> None:
+    if name in _TASKS:
+        raise ValueError(f"task {name!r} is registered twice")
+    _TASKS[name] = TaskEntry(name, loss_config, implementation, description)
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def task_entry(name: str) -> TaskEntry:
+    if name not in _TASKS:
+        raise UnknownTask(f"unknown task {name!r} (available: {', '.join(task_names())})")
+    return _TASKS[name]
+
+
+def load_task(name: str) -> Any:
+    """An instance of the task's implementation (imports torch)."""
+    module_name, _, attr = task_entry(name).implementation.partition(":")
+    return getattr(importlib.import_module(module_name), attr)()
+
+
+from . import catalog  # noqa: E402,F401  (registers the built-in tasks)

@@ -1,0 +1,41 @@
+"""The particle-flow task: padded events of elements (tracks, clusters or hits) with per-element
+targets; the MLPF loss (classification + momentum regression)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.mlpf.loss import LossConfig, mlpf_loss
+
+from ..data.dataset import ShardDataset, collate_padded
+
+
+class ParticleFlowTask:
+    name = "particle_flow"
+
+    def dataset(self, manifest_path: Path, split: str) -> ShardDataset:
+        return ShardDataset(manifest_path, split)
+
+    def model_config(self, manifest: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+        return {"input_dim": manifest["width"], **model}
+
+    def loss_config(self, raw: dict[str, Any]) -> LossConfig:
+        return LossConfig(**raw)
+
+    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return collate_padded(items)
+
+    def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return model(batch["X"], batch["mask"], batch["K"])
+
+    def loss(
+        self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], config: LossConfig
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], config)
+
+    @staticmethod
+    def events(batch: dict[str, torch.Tensor]) -> int:
+        return int(batch["X"].shape[0])
