@@ -122,3 +122,16 @@ def test_hit_level_is_granular():
     rng = np.random.default_rng(2)
     counts = [simulate_event(p, SPEC, rng, ("clusters", "hits"))["hit"]["energy"].size for p in generate("ee_tt", 5, 3)]
     assert np.mean(counts) > 5000
+
+
+def test_an_event_that_leaves_nothing_in_the_calorimeters_simulates_to_no_elements():
+    """e.g. Z -> nu nu in ZH with an invisible recoil: no spots, no hits, no clusters (the
+    medium campaign hit this in 2 of 40,000 events before digitise handled it)."""
+    zero = np.zeros(2)
+    particles = {
+        "pid": np.array([12, -12], dtype=np.int32), "charge": zero, "px": np.array([10.0, -10.0]), "py": zero,
+        "pz": zero, "energy": np.array([10.0, 10.0]), "vx": zero, "vy": zero, "vz": zero,
+    }  # fmt: skip
+    event = simulate_event(particles, DetectorSpec(), np.random.default_rng(0), ("clusters", "hits"))
+    assert [len(event[c]["energy"]) for c in ("cluster", "hit")] == [0, 0] and len(event["track"]["pt"]) == 0
+    assert len(event["gen"]["pid"]) == 2

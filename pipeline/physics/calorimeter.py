@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .detector_spec import CalorimeterSpec, DetectorSpec
-from .grouping import best_per_group
+from .grouping import best_per_group, starts_of_runs
 from .kinematics import ParticleClass as PC
 from .kinematics import cos_theta, particle_class, pt_eta_phi
 from .tracker import helix_radius
@@ -220,9 +220,9 @@ def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[st
     pair = (keys << _OWNER_BITS) | spots["owner"]
     order = np.argsort(pair)
     pair = pair[order]
-    new_pair = np.r_[True, pair[1:] != pair[:-1]]
+    new_pair = starts_of_runs(pair)
     cell_sorted = pair >> _OWNER_BITS
-    new_cell = np.r_[True, cell_sorted[1:] != cell_sorted[:-1]]
+    new_cell = starts_of_runs(cell_sorted)
     pair_id, cell_id = np.cumsum(new_pair) - 1, np.cumsum(new_cell) - 1
     e_sorted = spots["energy"][order]
     cell_keys = cell_sorted[new_cell]
