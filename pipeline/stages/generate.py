@@ -11,6 +11,7 @@ from ..atomic import atomic_write_json
 from ..physics.processes import process_names
 from ..physics.schema import LEVEL_COLLECTIONS, SCHEMA_VERSION
 from ..stage import Stage
+from .params.generate import DATASETS
 
 
 class GenerateStage(Stage):
@@ -18,9 +19,15 @@ class GenerateStage(Stage):
         """(process, file number, seed) of this array task."""
         index = self.ctx.array_index or 0
         processes = self.params.processes
-        return processes[index % len(processes)], index // len(processes), self.params.seed + index
+        process = processes[index % len(processes)]
+        # the file number counts this process's earlier tasks, so a process listed twice (to
+        # weight it) gets distinct files; for a list without repeats it is index // len
+        number = sum(processes[j % len(processes)] == process for j in range(index))
+        return process, number, self.params.seed + index
 
     def run(self) -> dict:
+        if self.params.dataset == "suep_images":
+            return self.run_images()
         from ..physics.generator import generate
         from ..physics.rootio import EventWriter
         from ..physics.simulate import simulate_event
@@ -70,6 +77,53 @@ class GenerateStage(Stage):
         atomic_write_json(meta_path, meta)
         self._tensorboard(meta)
         self.ctx.log(f"wrote {out.name}: {events} events in {seconds:.1f} s")
+        return meta
+
+    def run_images(self) -> dict:
+        """pp events (QCD or a SUEP point) as sparse detector images in ROOT (physics/image_io.py)."""
+        from ..physics.image_io import ImageWriter
+        from ..physics.pp import ImageBinning, generate_pp, image_event
+
+        p = self.params
+        process, number, seed = self.file_plan()
+        out = self.ctx.outputs_dir / f"{process}_{number:04d}.root"
+        meta_path = out.with_suffix(".json")
+        if out.is_file() and meta_path.is_file():
+            self.ctx.log(f"{out.name} already complete; nothing to do")
+            return json.loads(meta_path.read_text())
+        binning = ImageBinning(p.images.eta_bins, p.images.phi_bins, p.images.eta_max)
+        binning_json = json.dumps({"shape": list(binning.shape), "eta_max": binning.eta_max})
+        rng = np.random.default_rng(seed)
+        writer = ImageWriter(out, binning_json, p.chunk_events)
+        process_id = DATASETS["suep_images"].index(process)
+        started, pixels = time.perf_counter(), 0
+        try:
+            events = generate_pp(process, p.events_per_file, seed, p.images.trigger_ht, p.images.pthat_min)
+            for i, (particles, ht) in enumerate(events):
+                index, value = image_event(particles, p.detector, binning, rng)
+                writer.add(i, process_id, seed, ht, index, value)
+                pixels += index.size
+                self.ctx.progress(i + 1, p.events_per_file, "events", file=out.name)
+            events_written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        seconds = time.perf_counter() - started
+        meta = {
+            "file": out.name,
+            "dataset": "suep_images",
+            "process": process,
+            "seed": seed,
+            "events": events_written,
+            "seconds": round(seconds, 3),
+            "events_per_second": round(events_written / seconds, 2),
+            "mean_per_event": {"pixels": pixels / max(events_written, 1)},
+            "image_shape": list(binning.shape),
+            "detector": p.detector.model_dump(mode="json"),
+        }
+        atomic_write_json(meta_path, meta)
+        self._tensorboard(meta)
+        self.ctx.log(f"wrote {out.name}: {events_written} events in {seconds:.1f} s")
         return meta
 
     def _tensorboard(self, meta: dict) -> None:

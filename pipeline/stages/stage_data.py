@@ -26,6 +26,12 @@ class StageDataStage(Stage):
         files = self.input_files()
         if not files:
             raise FileNotFoundError("no ROOT files to stage (no upstream outputs and no params.inputs)")
+        if self.params.dataset == "suep_images":
+            from ..data.image_staging import stage_images
+
+            manifest = stage_images(files, self.ctx.outputs_dir, self.params.split, self.params.seed, self.ctx.log)
+            summary = {split: info["events"] for split, info in manifest["splits"].items()}
+            return {"manifest": str(self.ctx.outputs_dir / "manifest.json"), "events": summary, "quarantined": []}
         self.ctx.log(f"staging {len(files)} file(s) at the {self.params.input_level} level")
         manifest = stage_files(
             files,

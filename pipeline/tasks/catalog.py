@@ -1,5 +1,6 @@
 """The built-in tasks (importing this module imports no torch)."""
 
+from models.autoencoder.config import DiceLossConfig
 from models.mlpf.loss_config import LossConfig
 
 from . import register_task
@@ -9,4 +10,10 @@ register_task(
     LossConfig,
     "pipeline.tasks.particle_flow:ParticleFlowTask",
     "MLPF: per-element particle classification and momentum regression on staged events",
+)
+register_task(
+    "anomaly_detection",
+    DiceLossConfig,
+    "pipeline.tasks.anomaly_detection:AnomalyDetectionTask",
+    "an autoencoder reconstructs background detector images (inverse Dice loss); the score is 1/D",
 )

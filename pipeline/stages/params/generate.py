@@ -4,18 +4,35 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ...physics.detector_spec import DetectorSpec
 from ...physics.processes import PROCESSES
+from ...physics.suep import POINTS
 from ...spec import Strict
 
-ProcessName = Literal[tuple(sorted(PROCESSES))]  # type: ignore[valid-type]
+DATASETS = {
+    "particle_flow": sorted(PROCESSES),  # e+e- at sqrt_s, tracks + clusters (+ hits) with targets
+    "suep_images": ["pp_qcd", *sorted(POINTS)],  # pp at 13 TeV, sparse 3-channel eta-phi images
+}
+
+
+class ImageParams(Strict):
+    eta_bins: PositiveInt = Field(286, description="Image rows over |eta| < eta_max.")
+    phi_bins: PositiveInt = Field(360, description="Image columns over the full phi range.")
+    eta_max: PositiveFloat = Field(2.5, description="Image (and tracker) acceptance in |eta|.")
+    trigger_ht: float = Field(
+        500.0, ge=0, description="Background (pp_qcd) events need HT >= this (GeV); the signal is kept whatever its HT."
+    )
+    pthat_min: PositiveFloat = Field(250.0, description="Pythia PhaseSpace:pTHatMin of the QCD background (GeV).")
 
 
 class GenerateParams(Strict):
-    processes: list[ProcessName] = Field(
-        min_length=1, description="Processes; array task i makes one file of processes[i % len]."
+    dataset: Literal["particle_flow", "suep_images"] = Field(
+        "particle_flow", description="What is made: e+e- particle-flow events, or pp detector images (SUEP search)."
+    )
+    processes: list[str] = Field(
+        min_length=1, description="Processes of the dataset; array task i makes one file of processes[i % len]."
     )
     events_per_file: PositiveInt = Field(description="Events in each ROOT file (one file per array task).")
     seed: int = Field(1, ge=0, description="Base seed; file i uses seed + i (Pythia and detector).")
@@ -26,3 +43,16 @@ class GenerateParams(Strict):
     )
     chunk_events: PositiveInt = Field(200, description="Events buffered per ROOT basket write.")
     detector: DetectorSpec = Field(default_factory=DetectorSpec, description="Detector geometry and response.")
+    images: ImageParams = Field(default_factory=ImageParams, description="suep_images: binning and trigger.")
+
+    @model_validator(mode="after")
+    def _processes_of_the_dataset(self) -> GenerateParams:
+        valid = DATASETS[self.dataset]
+        unknown = [p for p in self.processes if p not in valid]
+        if unknown:
+            raise ValueError(f"processes {unknown} are not in dataset {self.dataset!r} (valid: {', '.join(valid)})")
+        if self.dataset == "suep_images" and "detector" not in self.model_fields_set:
+            from ...physics.pp import cms_like_detector
+
+            self.detector = cms_like_detector()  # the pp configuration of the same detector code
+        return self

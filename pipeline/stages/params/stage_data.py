@@ -11,6 +11,10 @@ from ...spec import Strict
 
 
 class StageDataParams(Strict):
+    dataset: Literal["particle_flow", "suep_images"] = Field(
+        "particle_flow",
+        description="particle_flow: elements + targets; suep_images: sparse images, signal files all to test.",
+    )
     input_level: Literal["clusters", "hits"] = Field(
         "clusters", description="Elements: tracks + clusters, or tracks + calorimeter hits."
     )

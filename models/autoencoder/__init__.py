@@ -1,0 +1,1 @@
+"""A convolutional autoencoder for anomaly detection on detector images."""

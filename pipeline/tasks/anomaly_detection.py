@@ -1,0 +1,51 @@
+"""The anomaly-detection task: an autoencoder learns to reconstruct background images only
+(the manifest's background processes, in train and val); the loss is the inverse Dice loss and
+the anomaly score 1/D (models/autoencoder/loss.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.autoencoder.config import DiceLossConfig
+from models.autoencoder.loss import inverse_dice_loss
+
+from ..data.image_staging import ImageDataset, densify
+
+
+class AnomalyDetectionTask:
+    name = "anomaly_detection"
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int, int] | None = None
+
+    def dataset(self, manifest_path: Path, split: str) -> ImageDataset:
+        manifest = json.loads(Path(manifest_path).read_text())
+        data = ImageDataset(manifest_path, split, processes=manifest["background"])
+        self.shape = data.shape
+        return data
+
+    def model_config(self, manifest: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+        return {**model, "image_shape": list(manifest["shape"])}
+
+    def loss_config(self, raw: dict[str, Any]) -> DiceLossConfig:
+        return DiceLossConfig(**raw)
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        return {"images": densify(items, self.shape)}
+
+    def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        network = getattr(model, "module", model)  # a DeepSpeed engine wraps the network
+        return {"reco": model(batch["images"]), "target": network.to_target(batch["images"])}
+
+    def loss(
+        self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], config: DiceLossConfig
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return inverse_dice_loss(out["target"], out["reco"], config)
+
+    @staticmethod
+    def events(batch: dict[str, torch.Tensor]) -> int:
+        return int(batch["images"].shape[0])
