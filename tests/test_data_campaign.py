@@ -31,7 +31,7 @@ def data_workflow(name: str, files: int = 2, events: int = 6, **stage_params) ->
 
 
 BAD = {
-    "unknown process": (("generate", "processes"), ["ee_qq", "ee_bb"], "stages.generate.params.processes.1", "'ee_zz'"),
+    "unknown process": (("generate", "processes"), ["ee_qq", "ee_bb"], "stages.generate.params.processes", "'ee_zz'"),
     "unknown detector option": (
         ("generate", "detector"),
         {"ecal": {"cell_sise": 0.01}},

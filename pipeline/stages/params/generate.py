@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ...physics.detector_spec import DetectorSpec
 from ...physics.processes import PROCESSES
@@ -45,12 +45,18 @@ class GenerateParams(Strict):
     detector: DetectorSpec = Field(default_factory=DetectorSpec, description="Detector geometry and response.")
     images: ImageParams = Field(default_factory=ImageParams, description="suep_images: binning and trigger.")
 
-    @model_validator(mode="after")
-    def _processes_of_the_dataset(self) -> GenerateParams:
-        valid = DATASETS[self.dataset]
-        unknown = [p for p in self.processes if p not in valid]
+    @field_validator("processes")
+    @classmethod
+    def _processes_of_the_dataset(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        dataset = info.data.get("dataset", "particle_flow")
+        valid = DATASETS[dataset]
+        unknown = [p for p in value if p not in valid]
         if unknown:
-            raise ValueError(f"processes {unknown} are not in dataset {self.dataset!r} (valid: {', '.join(valid)})")
+            raise ValueError(f"{unknown} not in dataset {dataset!r} (valid: {', '.join(map(repr, valid))})")
+        return value
+
+    @model_validator(mode="after")
+    def _pp_detector(self) -> GenerateParams:
         if self.dataset == "suep_images" and "detector" not in self.model_fields_set:
             from ...physics.pp import cms_like_detector
 
