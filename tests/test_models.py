@@ -42,8 +42,8 @@ def random_event(n: int = 70, batch: int = 2) -> tuple[torch.Tensor, torch.Tenso
 
 
 def test_registry_lists_and_rejects():
-    assert model_kinds() == ["gnn_lsh", "kernel_transformer", "transformer"]
-    with pytest.raises(ModelConfigError, match="unknown model kind 'gcn' \\(valid: gnn_lsh, kernel_transformer"):
+    assert model_kinds() == ["conv_autoencoder", "gnn_lsh", "kernel_transformer", "transformer"]
+    with pytest.raises(ModelConfigError, match="unknown model kind 'gcn' \\(valid: conv_autoencoder, gnn_lsh"):
         build_model({"kind": "gcn"})
     with pytest.raises(
         ModelConfigError, match="unknown hyperparameter\\(s\\) 'heads' for gnn_lsh \\(valid: .*bin_size"
