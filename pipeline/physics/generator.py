@@ -12,15 +12,13 @@ PARTICLE_FIELDS = ("pid", "charge", "px", "py", "pz", "energy", "vx", "vy", "vz"
 MM = 1e-3  # Pythia lengths are in mm; the detector works in m
 
 
-def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = False, extra: list[str] | None = None):
+def pythia_from(settings: list[str], seed: int, label: str):
+    """An initialised Pythia with the settings every colliderflow sample shares (seed, quiet,
+    decays of what lives under 10 mm) followed by `settings`."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)  # no banner
-    settings = [
-        "Beams:idA = 11",
-        "Beams:idB = -11",
-        f"Beams:eCM = {sqrt_s}",
-        f"PDF:lepton = {'on' if isr else 'off'}",
+    common = [
         "Random:setSeed = on",
         f"Random:seed = {seed}",
         "Print:quiet = on",
@@ -29,15 +27,18 @@ def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = Fals
         # undecayed, as the detector simulation treats them; the rest decay at the generator.
         "ParticleDecays:limitTau0 = on",
         "ParticleDecays:tau0Max = 10",
-        *PROCESSES[process],
-        *(extra or []),
     ]
-    for line in settings:
+    for line in [*common, *settings]:
         if not pythia.readString(line):
             raise ValueError(f"Pythia refused the setting {line!r}")
     if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise process {process!r}")
+        raise RuntimeError(f"Pythia failed to initialise process {label!r}")
     return pythia
+
+
+def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = False, extra: list[str] | None = None):
+    beams = ["Beams:idA = 11", "Beams:idB = -11", f"Beams:eCM = {sqrt_s}", f"PDF:lepton = {'on' if isr else 'off'}"]
+    return pythia_from([*beams, *PROCESSES[process], *(extra or [])], seed, process)
 
 
 def particles_of(event) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .calorimeter import ECAL, HCAL, digitise, shower_spots
 from .detector_spec import DetectorSpec
-from .generator import PARTICLE_FIELDS, particles_of
+from .generator import PARTICLE_FIELDS, particles_of, pythia_from
 from .suep import POINTS, BoltzmannSampler, shower
 from .tracker import reconstruct_tracks
 
@@ -63,17 +63,7 @@ def cms_like_detector() -> DetectorSpec:
 
 
 def make_pp_pythia(process: str, seed: int, pthat_min: float):
-    import pythia8mc
-
-    settings = [
-        f"Beams:eCM = {SQRT_S}",
-        "Random:setSeed = on",
-        f"Random:seed = {seed}",
-        "Print:quiet = on",
-        "Next:numberCount = 0",
-        "ParticleDecays:limitTau0 = on",
-        "ParticleDecays:tau0Max = 10",
-    ]
+    settings = [f"Beams:eCM = {SQRT_S}"]
     if process == BACKGROUND:
         settings += ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {pthat_min}"]
     else:
@@ -87,13 +77,7 @@ def make_pp_pythia(process: str, seed: int, pthat_min: float):
             f"{SCALAR_ID}:mMax = {mass + 0.1}",
             f"{SCALAR_ID}:mayDecay = off",
         ]
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings:
-        if not pythia.readString(line):
-            raise ValueError(f"Pythia refused the setting {line!r}")
-    if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise {process!r}")
-    return pythia
+    return pythia_from(settings, seed, process)
 
 
 def jet_ht(particles: dict[str, np.ndarray], jet_pt_min: float = 30.0, eta_max: float = 2.5) -> float:
