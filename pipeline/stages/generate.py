@@ -26,18 +26,22 @@ class GenerateStage(Stage):
         return process, number, self.params.seed + index
 
     def run(self) -> dict:
-        if self.params.dataset == "suep_images":
-            return self.run_images()
-        from ..physics.generator import generate
-        from ..physics.rootio import EventWriter
-        from ..physics.simulate import simulate_event
-
         process, number, seed = self.file_plan()
         out = self.ctx.outputs_dir / f"{process}_{number:04d}.root"
         meta_path = out.with_suffix(".json")
         if out.is_file() and meta_path.is_file():
             self.ctx.log(f"{out.name} already complete; nothing to do")
             return json.loads(meta_path.read_text())
+        if self.params.dataset == "suep_images":
+            return self.run_images(process, seed, out, meta_path)
+        return self.run_events(process, seed, out, meta_path)
+
+    def run_events(self, process: str, seed: int, out, meta_path) -> dict:
+        """e+e- events through the detector simulation into ROOT (physics/rootio.py)."""
+        from ..physics.generator import generate
+        from ..physics.rootio import EventWriter
+        from ..physics.simulate import simulate_event
+
         levels = tuple(self.params.input_levels)
         collections = LEVEL_COLLECTIONS["hits" if "hits" in levels else "clusters"]
         rng = np.random.default_rng(seed)
@@ -79,18 +83,12 @@ class GenerateStage(Stage):
         self.ctx.log(f"wrote {out.name}: {events} events in {seconds:.1f} s")
         return meta
 
-    def run_images(self) -> dict:
+    def run_images(self, process: str, seed: int, out, meta_path) -> dict:
         """pp events (QCD or a SUEP point) as sparse detector images in ROOT (physics/image_io.py)."""
         from ..physics.image_io import ImageWriter
         from ..physics.pp import ImageBinning, generate_pp, image_event
 
         p = self.params
-        process, number, seed = self.file_plan()
-        out = self.ctx.outputs_dir / f"{process}_{number:04d}.root"
-        meta_path = out.with_suffix(".json")
-        if out.is_file() and meta_path.is_file():
-            self.ctx.log(f"{out.name} already complete; nothing to do")
-            return json.loads(meta_path.read_text())
         binning = ImageBinning(p.images.eta_bins, p.images.phi_bins, p.images.eta_max)
         binning_json = json.dumps({"shape": list(binning.shape), "eta_max": binning.eta_max})
         rng = np.random.default_rng(seed)
