@@ -69,7 +69,8 @@ def test_unknown_task_is_refused_listing_the_available(tmp_path, manifest):
     workflow = train_workflow("badtask", manifest, task="jet_tagging_typo")
     result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "stages.train.params.task" in result.stderr and "available: anomaly_detection, particle_flow" in result.stderr
+    assert "stages.train.params.task" in result.stderr
+    assert "available: anomaly_detection, particle_flow" in result.stderr
 
 
 def test_training_completes_exports_weights_and_tensorboard(tmp_path, manifest):
