@@ -1,5 +1,5 @@
 """The colliderflow command line (contract in DESIGN.md): submit, status, resume, cancel,
-report, tensorboard, devcluster, reference.
+report, tensorboard, devcluster, site, score, reference.
 
 Exit codes: 0 success, 1 a stage failed (or --wait ended with a failure), 2 invalid input,
 3 another controller holds the campaign lock, 130 interrupted while waiting.
@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("site", help="check a site profile against the rules that hold offline")
     p.add_argument("action", choices=["check"])
     p.add_argument("site", help="site name (sites/<name>.yaml) or path to a site YAML file")
+
+    p = sub.add_parser("score", help="score image events one at a time with an exported anomaly model (ONNX)")
+    p.add_argument("model", help="model.onnx (written by a train stage of the anomaly_detection task)")
+    p.add_argument("files", nargs="+", help="image ROOT files (tree 'images', as the generate stage writes)")
+    p.add_argument("--out", default=None, help="write one CSV row per event here")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
+    p.add_argument("--max-events", type=int, default=None, help="score at most this many events")
+    p.add_argument("--warmup", type=int, default=10, help="events scored before latency is timed")
+    p.add_argument("--json", action="store_true", help="print the latency summary as one JSON object")
 
     sub.add_parser("reference", help="print the reference of every workflow and site field")
     return parser
@@ -251,6 +260,18 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from . import scoring
+
+    if args.threads < 0 or args.warmup < 0 or (args.max_events is not None and args.max_events < 1):
+        raise UserError("--threads and --warmup must be >= 0, --max-events >= 1")
+    run = scoring.score_files(args.model, args.files, args.threads, args.max_events, args.warmup)
+    if args.out:
+        scoring.write_csv(run.rows, args.out)
+    print(scoring.latency_json(run, args.model, args.threads) if args.json else scoring.summary_text(run, args.threads))
+    return 0
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from .reference import reference_markdown
 
@@ -268,6 +289,7 @@ COMMANDS = {
     "devcluster": cmd_devcluster,
     "reference": cmd_reference,
     "site": cmd_site,
+    "score": cmd_score,
 }
 
 

@@ -155,6 +155,22 @@ def report_text(store: CampaignStore, observation: Observation, results: bool = 
 
         metrics = json.loads(metrics_file.read_text())
         lines += ["", f"Physics performance ({metrics['events']} {metrics['split']} events):", table_text(metrics)]
+    anomaly_file = report_dir / "anomaly.json"
+    if anomaly_file.is_file():
+        from .evaluation.anomaly_report import table_text as anomaly_table
+
+        metrics = json.loads(anomaly_file.read_text())
+        lines += [
+            "",
+            f"Anomaly detection ({metrics['background_events']} background events of {metrics['split']}):",
+            anomaly_table(metrics),
+        ]
+        for source, lat in metrics.get("latency", {}).items():
+            m = lat["model"]
+            lines.append(
+                f"  {source} exported model at batch 1: median {m['median_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
+                f" ({lat['threads']} thread(s), {m['events']} events)"
+            )
     files = sorted(p for p in report_dir.rglob("*") if p.is_file()) if report_dir.is_dir() else []
     lines += ["", f"Report files in {report_dir}:" if files else f"No report files yet in {report_dir}."]
     lines += [f"  {p.relative_to(report_dir)}" for p in files]

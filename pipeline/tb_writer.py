@@ -23,3 +23,14 @@ def scalar_writer(logdir: Path, replace: bool = False, suffix: str = "") -> Iter
         yield writer
     finally:
         writer.close()
+
+
+def plot_images(logdir: Path, paths: list[Path]) -> None:
+    """PNG plots as TensorBoard images (tag: file stem), replacing the run's earlier ones."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    with scalar_writer(logdir, replace=True) as writer:
+        for path in paths:
+            image = plt.imread(path)
+            writer.add_image(path.stem, np.transpose(image[..., :3], (2, 0, 1)), 0)

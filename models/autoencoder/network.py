@@ -48,3 +48,18 @@ class ConvAutoencoder(nn.Module):
         step = 2**self.cfg.depth
         x = nn.functional.pad(x, (0, (-width) % step, 0, (-height) % step))
         return self.decoder(self.encoder(x))[..., :height, :width]
+
+
+class AnomalyScorer(nn.Module):
+    """What a trigger runs: raw images [B, C, H, W] (GeV) -> (score [B] = 1/D, reconstruction
+    [B, C, H, W] in the network's target space). Exported to ONNX by the train stage."""
+
+    def __init__(self, network: ConvAutoencoder, epsilon: float = 1e-6) -> None:
+        super().__init__()
+        self.network, self.epsilon = network, epsilon
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from .loss import anomaly_score
+
+        reco = self.network(images)
+        return anomaly_score(self.network.to_target(images), reco, self.epsilon), reco

@@ -24,7 +24,7 @@ from .staging import SPLITS, DataError, assign_splits, record_name
 IMAGE_SHARD_KEYS = ("pixel_index", "pixel_value", "offsets", "process_id", "event_id", "ht")
 
 
-def _read(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
+def read_image_file(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
     import awkward as ak
     import uproot
 
@@ -62,7 +62,7 @@ def stage_images(
     splits = assign_splits(background, split, seed)
     shards, shape = [], None
     for source in files:
-        arrays, file_shape = _read(source)
+        arrays, file_shape = read_image_file(source)
         if shape is not None and file_shape != shape:
             raise DataError(source, f"image shape {file_shape} differs from the other files' {shape}")
         shape = file_shape

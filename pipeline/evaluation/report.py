@@ -313,10 +313,8 @@ def write(report_dir: Path, metrics: dict, responses: dict, tensorboard_dir: Pat
 
 
 def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None:
-    import matplotlib.pyplot as plt
-    import numpy as np
 
-    from ..tb_writer import scalar_writer
+    from ..tb_writer import plot_images, scalar_writer
 
     for source, m in metrics["sources"].items():
         scalars = {
@@ -329,7 +327,4 @@ def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None
         with scalar_writer(tensorboard_dir / "evaluate" / source, replace=True) as writer:
             for tag, value in scalars.items():
                 writer.add_scalar(tag, value, 0)
-    with scalar_writer(tensorboard_dir / "evaluate" / "plots", replace=True) as writer:
-        for path in paths:
-            image = plt.imread(path)
-            writer.add_image(path.stem, np.transpose(image[..., :3], (2, 0, 1)), 0)
+    plot_images(tensorboard_dir / "evaluate" / "plots", paths)

@@ -1,7 +1,8 @@
 """The `evaluate` stage kind: every trained model (train stages, the best trial of hpo stages),
 the rule-based baseline, the ideal association and the per-element truth on the same events of
 the test split, judged by jet, missing-pT and particle metrics against the generator; the
-baseline's neutral calibration is fitted on the training split first. Writes report/."""
+baseline's neutral calibration is fitted on the training split first. Writes report/.
+Image data (anomaly detection) is evaluated by evaluate_images.py."""
 
 from __future__ import annotations
 
@@ -98,6 +99,10 @@ class EvaluateStage(Stage):
 
         ctx, p = self.ctx, self.params
         self.manifest = ctx.manifest(p.data, "to evaluate")
+        if json.loads(self.manifest.read_text()).get("kind") == "images":
+            from .evaluate_images import evaluate_images
+
+            return evaluate_images(self)
         events = inference.load_events(self.manifest, p.split, p.max_events)
         ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {self.manifest} [{p.split}]")
         sources, timing = self.sources(events)

@@ -1,6 +1,7 @@
 """The anomaly-detection task: an autoencoder learns to reconstruct background images only
 (the manifest's background processes, in train and val); the loss is the inverse Dice loss and
-the anomaly score 1/D (models/autoencoder/loss.py)."""
+the anomaly score 1/D (models/autoencoder/loss.py). The deployable form is `model.onnx`: raw
+images in, (score, reconstruction) out, checked against PyTorch (scored by `colliderflow score`)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ class AnomalyDetectionTask:
     @staticmethod
     def events(batch: dict[str, torch.Tensor]) -> int:
         return int(batch["images"].shape[0])
+
+    def export_deployable(self, network: Any, batch: dict[str, torch.Tensor], outputs_dir: Path) -> dict[str, Any]:
+        from models.autoencoder.network import AnomalyScorer
+
+        from ..onnx_export import export_checked
+
+        return export_checked(
+            AnomalyScorer(network),
+            batch["images"].cpu(),
+            Path(outputs_dir) / "model.onnx",
+            input_name="images",
+            output_names=["score", "reconstruction"],
+            metadata={"score": "1/D (inverse Dice coefficient of the reconstruction); larger is more anomalous"},
+        )

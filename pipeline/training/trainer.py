@@ -92,6 +92,7 @@ class _Run:
     last_val: float | None = None
     writer: Any = None
     weights: Path | None = None
+    deployed: dict[str, Any] | None = None  # the task's deployable export (e.g. ONNX), rank 0
     events_seen: int = 0
     epoch_loss: float = 0.0
     epoch_batches: float = 0.0
@@ -190,6 +191,7 @@ class Trainer:
             if self.store.latest() is None or self.store.latest()["step"] != run.step:
                 self._save(run.engine, run.step, run.epoch, run.batch_in_epoch)
             run.weights = self._export(run.engine, run.model_config)
+            run.deployed = self._export_deployable(run)
         finally:
             if run.writer:
                 run.writer.flush()
@@ -332,6 +334,7 @@ class Trainer:
             "weights": str(run.weights),
             "weights_agree": self._weights_agree(run.engine),
             "world_size": self.world,
+            **({"deployed": run.deployed} if run.deployed else {}),
         }
 
     def _write_hparams(self, run: _Run, summary: dict[str, Any]) -> None:
@@ -431,6 +434,26 @@ class Trainer:
             atomic_write_json(self.ctx.outputs_dir / f"{name}.json", model_config)
         distributed.barrier()
         return path
+
+    def _export_deployable(self, run: _Run) -> dict[str, Any] | None:
+        """The task's deployable form of the final model (the anomaly task: a checked ONNX file
+        for the trigger), built on rank 0 from the exported fp32 weights on real validation
+        events. Not for search trials."""
+        export = getattr(self.learning, "export_deployable", None)
+        if export is None or self.trial is not None:
+            return None
+        record = None
+        if self.rank == 0:
+            from models import build_model
+
+            model = build_model(run.model_config)
+            model.load_state_dict(torch.load(run.weights, map_location="cpu", weights_only=True))
+            examples = run.val if len(run.val) else run.train
+            batch = self.learning.collate([examples[i] for i in range(min(4, len(examples)))])
+            record = export(model.eval(), batch, self.ctx.outputs_dir)
+            self.ctx.log(f"deployable model: {record['file']} (checked against PyTorch: {record['check']['outputs']})")
+        distributed.barrier()
+        return record
 
     def _weights_agree(self, engine) -> bool:
         """Every rank holds the same weights (checked by an all-reduced checksum)."""

@@ -20,6 +20,26 @@ class JetParams(Strict):
     match_dr: PositiveFloat = Field(0.1, description="Reco-gen jet matching: largest Delta R.")
 
 
+class AnomalyParams(Strict):
+    mistag_rates: list[float] = Field(
+        [0.01, 0.02, 0.05], min_length=1, description="Background mistag rates at which signal efficiency is reported."
+    )
+    trigger_ht: float | None = Field(
+        None, ge=0, description="Also report signal passing HT >= this (GeV): the threshold the background passed."
+    )
+    latency_events: NonNegativeInt = Field(
+        300, description="Test events scored one at a time with the exported ONNX model for the latency (0: none)."
+    )
+    threads: NonNegativeInt = Field(0, description="ONNX Runtime threads for the latency (0: the job's CPUs).")
+
+    @field_validator("mistag_rates")
+    @classmethod
+    def _rates(cls, value: list[float]) -> list[float]:
+        if any(not 0 < r < 1 for r in value):
+            raise ValueError("mistag rates must lie in (0, 1)")
+        return sorted(value)
+
+
 class EvaluateParams(Strict):
     models: list[str] = Field(
         default_factory=list,
@@ -27,7 +47,9 @@ class EvaluateParams(Strict):
     )
     data: str | None = Field(None, description="manifest.json; default: the upstream stage_data's.")
     split: Literal["test", "val", "train"] = Field("test", description="Split evaluated.")
-    max_events: PositiveInt | None = Field(None, description="Evaluate at most this many events.")
+    max_events: PositiveInt | None = Field(
+        None, description="Evaluate at most this many events (images: of each process)."
+    )
     batch_size: PositiveInt = Field(16, description="Events per inference batch.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="Inference precision.")
     jets: JetParams = Field(default_factory=JetParams, description="Jet clustering and matching.")
@@ -47,6 +69,9 @@ class EvaluateParams(Strict):
         default_factory=dict, description="Detector overrides, as given to the generate stage (track extrapolation)."
     )
     seed: NonNegativeInt = Field(0, description="Bootstrap seed.")
+    anomaly: AnomalyParams = Field(
+        default_factory=AnomalyParams, description="Image data (anomaly detection): mistag rates, trigger, latency."
+    )
 
     @field_validator("baseline")
     @classmethod

@@ -1,0 +1,82 @@
+"""The `evaluate` stage on image data (anomaly detection): every trained autoencoder and the
+rule-based scores on the same test events (held-out background and every signal point), the
+exported ONNX model's per-event latency at batch 1 and its agreement with PyTorch. Writes report/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def onnx_latency(onnx_file: Path, dataset, indices: list[int], torch_scores: np.ndarray, params) -> dict:
+    """Score the first `latency_events` events one at a time with the exported model."""
+    from ..data.image_staging import densify
+    from ..onnx_export import session
+    from ..scoring import latency_summary, time_dense
+
+    threads = params.threads or len(os.sched_getaffinity(0))
+    chosen = indices[: params.latency_events]
+    images = (densify([dataset[i]], dataset.shape)[0].numpy() for i in chosen)
+    scores, seconds = time_dense(session(onnx_file, threads), images, warmup=min(10, len(chosen) // 10))
+    return {
+        "file": str(onnx_file),
+        "threads": threads,
+        "model": latency_summary(seconds),
+        "max_abs_score_diff": float(np.abs(np.array(scores) - torch_scores[: len(scores)]).max()) if scores else None,
+    }
+
+
+def evaluate_images(stage) -> dict:
+    from ..data.image_staging import ImageDataset
+    from ..evaluation import anomaly, anomaly_report, inference
+    from ..training.accelerator import accelerator_for
+
+    ctx, p = stage.ctx, stage.params
+    dataset = ImageDataset(stage.manifest, p.split)
+    indices = anomaly.select(dataset, p.max_events)
+    if not indices:
+        raise ValueError(f"split {p.split!r} of {stage.manifest} has no events to evaluate")
+    events = anomaly.ScoredEvents(
+        process_id=np.array([dataset.rows[i][0]["process_id"][dataset.rows[i][1]] for i in indices]),
+        ht=np.array([dataset.rows[i][0]["ht"][dataset.rows[i][1]] for i in indices], dtype=float),
+        processes=dataset.manifest["processes"],
+        background=dataset.manifest["background"],
+    )
+    ctx.log(f"evaluating {len(indices)} image events of {stage.manifest} [{p.split}]")
+    examples = anomaly.example_indices(events.process_id, events.background)
+    device = accelerator_for(ctx.site.device).device(0)
+    latency, timing = {}, {}
+    models = stage.model_files()
+    for done, (name, (weights, config)) in enumerate(models.items()):
+        ctx.progress(done, len(models), "models", force=True, events=len(indices))
+        model = inference.load_model(weights, config, device)
+        scores, kept = anomaly.model_scores(model, dataset, indices, p.batch_size, device, examples)
+        events.scores[name], events.examples[name] = scores, kept
+        timing[name] = {"weights": str(weights)}
+        onnx_file = weights.with_name("model.onnx")
+        if p.anomaly.latency_events and onnx_file.is_file() and weights.name == "model.pt":
+            latency[name] = onnx_latency(onnx_file, dataset, indices, scores, p.anomaly)
+            ctx.log(f"model {name}: ONNX latency at batch 1 {latency[name]['model']}")
+    ctx.progress(len(models), len(models), "models", force=True, events=len(indices))
+    events.scores.update(anomaly.rule_based(dataset, indices))
+    metrics = anomaly.compare(events, p.anomaly.mistag_rates, p.anomaly.trigger_ht, p.bootstrap, p.seed)
+    metrics |= {"split": p.split, "manifest": str(stage.manifest), "latency": latency, "timing": timing}
+    report_dir = ctx.campaign_dir / "report"
+    paths = anomaly_report.write(report_dir, metrics, events, ctx.tensorboard_dir)
+    ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{anomaly_report.table_text(metrics)}")
+    two = "0.02" if 0.02 in p.anomaly.mistag_rates else f"{p.anomaly.mistag_rates[0]:g}"
+    summary = {
+        point: {
+            label: {s: v["efficiency"][two]["value"] for s, v in sel["sources"].items()}
+            for label, sel in m["selections"].items()
+        }
+        for point, m in metrics["points"].items()
+    }
+    return {
+        "events": len(indices),
+        "report": str(report_dir),
+        f"efficiency_at_{two}_mistag": summary,
+        "latency": latency,
+    }
