@@ -70,8 +70,8 @@ def test_golden_scripts_hold_the_expected_directives():
 
 
 @pytest.mark.parametrize("workflow", sorted(p.name for p in (REPO / "workflows").glob("*.yaml")))
-@pytest.mark.parametrize("site", ["local", "lumi-g"])
+@pytest.mark.parametrize("site", ["local", "lumi-g", "juwels-booster", "gaudi2"])
 def test_shipped_workflows_validate(tmp_path, workflow, site):
-    env = SITE_ENV  # lumi-g's required variables; unset, they are an error naming them
+    env = SITE_ENV  # the GPU sites' required variables; unset, they are an error naming them
     result = run_cli("submit", str(REPO / "workflows" / workflow), "--site", site, "--dry-run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr

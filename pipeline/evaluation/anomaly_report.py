@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_json, atomic_write_text
+from ..atomic import atomic_path, atomic_write_json, atomic_write_text
 from .anomaly import RULE_BASED, ScoredEvents
 
 REPORT_FILE = "anomaly.json"
@@ -160,6 +160,21 @@ def write(report_dir: Path, metrics: dict, events: ScoredEvents, tensorboard_dir
     return paths
 
 
+def write_scores(path: Path, events: ScoredEvents, event_id: np.ndarray) -> None:
+    """Every evaluated event's scores, one array per source (score_<source>), with event_id,
+    process_id (index into `processes`) and ht: for cuts and plots of one's own."""
+    columns = {f"score_{name}": values for name, values in events.scores.items()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            event_id=event_id,
+            process_id=events.process_id,
+            ht=events.ht,
+            processes=np.array(events.processes),
+            **columns,
+        )
+
+
 def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None:
     from ..tb_writer import plot_images, scalar_writer
 
@@ -178,4 +193,4 @@ def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None
     plot_images(tensorboard_dir / "evaluate" / "plots", paths)
 
 
-__all__ = ["REPORT_FILE", "RULE_BASED", "table_text", "write"]
+__all__ = ["REPORT_FILE", "RULE_BASED", "table_text", "write", "write_scores"]

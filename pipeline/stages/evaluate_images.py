@@ -38,9 +38,11 @@ def evaluate_images(stage) -> dict:
     indices = anomaly.select(dataset, p.max_events)
     if not indices:
         raise ValueError(f"split {p.split!r} of {stage.manifest} has no events to evaluate")
+    column = lambda key: np.array([dataset.rows[i][0][key][dataset.rows[i][1]] for i in indices])  # noqa: E731
+    event_id = column("event_id")
     events = anomaly.ScoredEvents(
-        process_id=np.array([dataset.rows[i][0]["process_id"][dataset.rows[i][1]] for i in indices]),
-        ht=np.array([dataset.rows[i][0]["ht"][dataset.rows[i][1]] for i in indices], dtype=float),
+        process_id=column("process_id"),
+        ht=column("ht").astype(float),
         processes=dataset.manifest["processes"],
         background=dataset.manifest["background"],
     )
@@ -65,6 +67,7 @@ def evaluate_images(stage) -> dict:
     metrics |= {"split": p.split, "manifest": str(stage.manifest), "latency": latency, "timing": timing}
     report_dir = ctx.campaign_dir / "report"
     paths = anomaly_report.write(report_dir, metrics, events, ctx.tensorboard_dir)
+    anomaly_report.write_scores(report_dir / "anomaly_scores.npz", events, event_id)
     ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{anomaly_report.table_text(metrics)}")
     two = "0.02" if 0.02 in p.anomaly.mistag_rates else f"{p.anomaly.mistag_rates[0]:g}"
     summary = {
