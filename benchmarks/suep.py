@@ -1,0 +1,189 @@
+"""SUEP anomaly detection figures (measured, not asserted):
+- generation rate of QCD and each SUEP point (Pythia 8 + dark shower, then the image detector);
+- the exported autoencoder's per-event latency at batch 1 in ONNX Runtime (median, p99; 1 and
+  2 threads) beside PyTorch eager, and events/s in batches, on real QCD images;
+- with --campaign, the campaign's signal efficiency at 2% QCD mistag per point and its training
+  size (from report/anomaly.json), with the commit it was run at if recorded.
+
+    python benchmarks/suep.py [--events 40] [--campaign campaigns/suep-anomaly-medium] [--latency-events 500]
+
+Without --campaign an untrained autoencoder of the small workflow's size is exported (latency
+does not depend on the weights). Prints a table and writes benchmarks/results/suep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from results_file import save
+
+MODEL = {"kind": "conv_autoencoder", "width": 8, "depth": 3, "image_shape": [3, 286, 360]}
+PROCESSES = ("pp_qcd", "suep_m125", "suep_m400", "suep_m750", "suep_m1000", "suep_m400_t1")
+
+
+def generation(process: str, events: int) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
+    from pipeline.physics.pp import ImageBinning, cms_like_detector, generate_pp, image_event
+
+    detector, binning, rng = cms_like_detector(), ImageBinning(), np.random.default_rng(1)
+    generated, images, gen_s, sim_s = generate_pp(process, events + 1, 11, 500.0, 250.0), [], 0.0, 0.0
+    next(generated)  # Pythia's initialisation happens here: not timed
+    while True:
+        t0 = time.perf_counter()
+        try:
+            particles, _ = next(generated)
+        except StopIteration:
+            break
+        t1 = time.perf_counter()
+        images.append(image_event(particles, detector, binning, rng))
+        gen_s, sim_s = gen_s + t1 - t0, sim_s + time.perf_counter() - t1
+    return {
+        "events": events,
+        "events_per_second": events / (gen_s + sim_s),
+        "pythia_and_shower_ms": 1000 * gen_s / events,
+        "image_simulation_ms": 1000 * sim_s / events,
+        "pixels_per_event": float(np.mean([i.size for i, _ in images])),
+    }, images
+
+
+def dense(images, shape) -> np.ndarray:
+    from pipeline.physics.pp import dense_image
+
+    return np.stack([dense_image(i, v, shape) for i, v in images]).astype(np.float32)
+
+
+def onnx_figures(onnx_file: Path, batch: np.ndarray, latency_events: int) -> dict:
+    from pipeline.onnx_export import session
+    from pipeline.scoring import latency_summary, time_dense
+
+    events = [batch[i % len(batch)] for i in range(latency_events)]
+    out = {}
+    for threads in (1, 2):
+        sess = session(onnx_file, threads)
+        _, seconds = time_dense(sess, events, warmup=10)
+        out[f"batch1_threads{threads}"] = latency_summary(seconds)
+        name = sess.get_inputs()[0].name
+        chunk = batch[:32]
+        sess.run(["score"], {name: chunk})
+        began, rounds = time.perf_counter(), 3
+        for _ in range(rounds):
+            sess.run(["score"], {name: chunk})
+        out[f"batch{len(chunk)}_threads{threads}_events_per_second"] = (
+            rounds * len(chunk) / (time.perf_counter() - began)
+        )
+    return out
+
+
+def torch_figures(model, batch: np.ndarray, latency_events: int) -> dict:
+    import torch
+
+    from models.autoencoder.network import AnomalyScorer
+    from pipeline.scoring import latency_summary
+
+    torch.set_num_threads(2)
+    scorer = AnomalyScorer(model).eval()
+    seconds = []
+    with torch.no_grad():
+        for i in range(min(latency_events, 200) + 10):
+            x = torch.from_numpy(batch[i % len(batch)][None])
+            began = time.perf_counter()
+            scorer(x)
+            if i >= 10:
+                seconds.append(time.perf_counter() - began)
+        chunk = torch.from_numpy(batch[:32])
+        began = time.perf_counter()
+        scorer(chunk)
+        rate = len(chunk) / (time.perf_counter() - began)
+    return {"batch1_threads2": latency_summary(seconds), "batch32_threads2_events_per_second": rate}
+
+
+def campaign_figures(campaign: Path) -> dict:
+    metrics = json.loads((campaign / "report" / "anomaly.json").read_text())
+    manifest = json.loads(Path(metrics["manifest"]).read_text())
+    train = json.loads((campaign / "stages" / "train" / "result.json").read_text())
+    provenance = campaign / "PROVENANCE.json"
+    points = {
+        point: {
+            label: {s: v["efficiency"]["0.02"] for s, v in sel["sources"].items()}
+            for label, sel in p["selections"].items()
+        }
+        for point, p in metrics["points"].items()
+    }
+    return {
+        "campaign": str(campaign),
+        "training_events": manifest["splits"]["train"]["events"],
+        "training_epochs": train["epochs"],
+        "test_background_events": metrics["background_events"],
+        "efficiency_at_2pct_mistag": points,
+        "latency_in_evaluate": metrics.get("latency"),
+        "provenance": json.loads(provenance.read_text()) if provenance.is_file() else None,
+    }
+
+
+def main() -> None:
+    import torch
+
+    from models import build_model
+    from pipeline.onnx_export import export_checked
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=40, help="events generated per process")
+    parser.add_argument("--latency-events", type=int, default=500)
+    parser.add_argument("--campaign", type=Path, default=None)
+    args = parser.parse_args()
+
+    figures: dict = {"generation": {}, "cpus_available": len(os.sched_getaffinity(0))}
+    qcd_images = None
+    for process in PROCESSES:
+        figures["generation"][process], images = generation(process, args.events)
+        qcd_images = qcd_images if qcd_images is not None else images
+        g = figures["generation"][process]
+        print(
+            f"{process:11s} {g['events_per_second']:6.2f} ev/s  (Pythia + shower {g['pythia_and_shower_ms']:.0f} ms,"
+            f" images {g['image_simulation_ms']:.0f} ms, {g['pixels_per_event']:.0f} pixels/event)"
+        )
+    batch = dense(qcd_images, tuple(MODEL["image_shape"]))
+
+    trained = args.campaign / "stages" / "train" / "outputs" if args.campaign else None
+    config = json.loads((trained / "model.json").read_text()) if trained else MODEL
+    model = build_model(config).eval()
+    if trained:
+        model.load_state_dict(torch.load(trained / "model.pt", map_location="cpu", weights_only=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_file = trained / "model.onnx" if trained else Path(tmp) / "model.onnx"
+        if not trained:
+            from models.autoencoder.network import AnomalyScorer
+
+            export_checked(AnomalyScorer(model), torch.from_numpy(batch[:4]), onnx_file, "images", ["score"])
+        figures["model"] = {
+            **config,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trained": bool(trained),
+        }
+        figures["onnx"] = onnx_figures(onnx_file, batch, args.latency_events)
+    figures["torch"] = torch_figures(model, batch, args.latency_events)
+    for what in ("onnx", "torch"):
+        for key, value in figures[what].items():
+            text = (
+                f"median {value['median_ms']:.2f} ms, p99 {value['p99_ms']:.2f} ms ({value['events']} events)"
+                if isinstance(value, dict)
+                else f"{value:.1f} events/s"
+            )
+            print(f"{what:5s} {key:36s} {text}")
+    if args.campaign:
+        figures["campaign"] = campaign_figures(args.campaign)
+        print(f"training size: {figures['campaign']['training_events']} QCD events")
+        for point, selections in figures["campaign"]["efficiency_at_2pct_mistag"].items():
+            for label, sources in selections.items():
+                cells = ", ".join(f"{s} {v['value']:.3f} ± {v['error']:.3f}" for s, v in sources.items())
+                print(f"  {point} [{label}] efficiency at 2% mistag: {cells}")
+    save("suep", figures)
+
+
+if __name__ == "__main__":
+    main()
