@@ -59,3 +59,15 @@ def test_dice_loss_by_hand_and_zero_for_a_perfect_reconstruction():
     assert dice_coefficient(y, yhat).item() == pytest.approx(d)
     assert inverse_dice_loss(y, yhat)[0].item() == pytest.approx(1 / d - 1)
     assert inverse_dice_loss(y, y)[0].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_pileup_adds_minimum_bias_particles_and_keeps_the_hard_event():
+    from pipeline.physics.generator import PARTICLE_FIELDS
+
+    plain_particles, plain_ht = next(pp.generate_pp("suep_m400", 1, 5, 500.0, 250.0))
+    piled_particles, piled_ht = next(pp.generate_pp("suep_m400", 1, 5, 500.0, 250.0, pileup=10.0))
+    hard = plain_particles["pid"].size
+    assert piled_ht == plain_ht  # HT of the hard interaction
+    assert piled_particles["pid"].size > hard + 200  # ten minimum-bias interactions on average
+    for name in PARTICLE_FIELDS:
+        np.testing.assert_array_equal(piled_particles[name][:hard], plain_particles[name])

@@ -112,12 +112,37 @@ def _with_shower(event, point, sampler, rng) -> dict[str, np.ndarray]:
     return {name: np.concatenate([particles[name][keep], dark[name]]) for name in PARTICLE_FIELDS}
 
 
+class Pileup:
+    """Minimum-bias pp interactions (Pythia SoftQCD:nonDiffractive, its own seed stream) overlaid
+    on an event, a Poisson number of them with mean `mean`, all at the nominal vertex (the
+    parametric detector has no vertex spread: pileup tracks are not separable by their z)."""
+
+    def __init__(self, mean: float, seed: int) -> None:
+        self.mean = mean
+        self.rng = np.random.default_rng([seed, 1])  # not the shower's stream: mean 0 changes nothing
+        self.pythia = pythia_from(
+            [f"Beams:eCM = {SQRT_S}", "SoftQCD:nonDiffractive = on"], (seed + 450_000_000) % 900_000_000, "pileup"
+        )
+
+    def add(self, particles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        wanted, extra = int(self.rng.poisson(self.mean)), []
+        while len(extra) < wanted:
+            if self.pythia.next():
+                extra.append(particles_of(self.pythia.event))
+        if not extra:
+            return particles
+        return {name: np.concatenate([particles[name], *(e[name] for e in extra)]) for name in PARTICLE_FIELDS}
+
+
 def generate_pp(
-    process: str, n_events: int, seed: int, trigger_ht: float, pthat_min: float
+    process: str, n_events: int, seed: int, trigger_ht: float, pthat_min: float, pileup: float = 0.0
 ) -> Iterator[tuple[dict[str, np.ndarray], float]]:
-    """(particles, HT) of `n_events` events. The background must pass HT >= trigger_ht; the
-    signal is kept whatever its HT (its efficiency is reported before any trigger)."""
+    """(particles, HT) of `n_events` events, with `pileup` minimum-bias interactions on average
+    overlaid. The background must pass HT >= trigger_ht, HT of the hard interaction (as a trigger's
+    pileup-corrected jets estimate it); the signal is kept whatever its HT (its efficiency is
+    reported before any trigger and after the same cut)."""
     pythia = make_pp_pythia(process, seed, pthat_min)
+    overlay = Pileup(pileup, seed) if pileup > 0 else None
     rng = np.random.default_rng(seed)
     point = POINTS.get(process)
     sampler = BoltzmannSampler(point.meson_mass, point.temperature) if point else None
@@ -132,6 +157,8 @@ def generate_pp(
         ht = jet_ht(particles)
         if point is None and ht < trigger_ht:
             continue
+        if overlay is not None:
+            particles = overlay.add(particles)
         produced += 1
         yield particles, ht
 

@@ -96,7 +96,9 @@ class GenerateStage(Stage):
         process_id = DATASETS["suep_images"].index(process)
         started, pixels = time.perf_counter(), 0
         try:
-            events = generate_pp(process, p.events_per_file, seed, p.images.trigger_ht, p.images.pthat_min)
+            events = generate_pp(
+                process, p.events_per_file, seed, p.images.trigger_ht, p.images.pthat_min, p.images.pileup
+            )
             for i, (particles, ht) in enumerate(events):
                 index, value = image_event(particles, p.detector, binning, rng)
                 writer.add(i, process_id, seed, ht, index, value)
@@ -117,6 +119,7 @@ class GenerateStage(Stage):
             "events_per_second": round(events_written / seconds, 2),
             "mean_per_event": {"pixels": pixels / max(events_written, 1)},
             "image_shape": list(binning.shape),
+            "pileup": p.images.pileup,
             "detector": p.detector.model_dump(mode="json"),
         }
         atomic_write_json(meta_path, meta)

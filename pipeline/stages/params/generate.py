@@ -25,6 +25,12 @@ class ImageParams(Strict):
         500.0, ge=0, description="Background (pp_qcd) events need HT >= this (GeV); the signal is kept whatever its HT."
     )
     pthat_min: PositiveFloat = Field(250.0, description="Pythia PhaseSpace:pTHatMin of the QCD background (GeV).")
+    pileup: float = Field(
+        0.0,
+        ge=0,
+        le=200,
+        description="Mean number of minimum-bias pp interactions (Poisson) overlaid on each event, at the vertex.",
+    )
 
 
 class GenerateParams(Strict):
