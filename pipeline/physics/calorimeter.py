@@ -84,6 +84,12 @@ def _lateral(n: int, core: float, halo: float, core_fraction: float, rng: np.ran
     return rng.exponential(scale)
 
 
+def smear_energy(cal: CalorimeterSpec, e: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Measured energies: Gaussian with sigma/E = stochastic/sqrt(E) (+) constant, not below 0."""
+    sigma = np.hypot(cal.stochastic / np.sqrt(np.maximum(e, 1e-6)), cal.constant)
+    return np.maximum(e * (1 + sigma * rng.standard_normal(e.size)), 0)
+
+
 def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator) -> dict:
     """Every deposit as (particle, subdetector, position, energy)."""
     hit = impacts(particles, spec)
@@ -95,8 +101,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
     parts: list[tuple[np.ndarray, ...]] = []
 
     def resolution(cal: CalorimeterSpec, e: np.ndarray) -> np.ndarray:
-        sigma = np.hypot(cal.stochastic / np.sqrt(np.maximum(e, 1e-6)), cal.constant)
-        return np.maximum(e * (1 + sigma * rng.standard_normal(e.size)), 0)
+        return smear_energy(cal, e, rng)
 
     # Electromagnetic showers (photons, electrons): gamma-distributed depth in X0.
     em = np.flatnonzero(hit["ok"] & ((cls == PC.PHOTON) | (cls == PC.ELECTRON)))

@@ -36,6 +36,15 @@ def pythia_from(settings: list[str], seed: int, label: str):
     return pythia
 
 
+def pythia_events(pythia, max_tries: int, label: str):
+    """(try number, event) of each event Pythia generates, for a caller that keeps some and stops
+    when it has enough; more than `max_tries` tries is an error (a selection nothing passes)."""
+    for tries in range(1, max_tries + 1):
+        if pythia.next():
+            yield tries, pythia.event
+    raise RuntimeError(f"{label}: too few events kept after {max_tries} tries (is the selection too tight?)")
+
+
 def make_pythia(process: str, seed: int, sqrt_s: float = 380.0, isr: bool = False, extra: list[str] | None = None):
     beams = ["Beams:idA = 11", "Beams:idB = -11", f"Beams:eCM = {sqrt_s}", f"PDF:lepton = {'on' if isr else 'off'}"]
     return pythia_from([*beams, *PROCESSES[process], *(extra or [])], seed, process)

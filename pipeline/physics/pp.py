@@ -12,7 +12,7 @@ import numpy as np
 
 from .calorimeter import ECAL, HCAL, digitise, shower_spots
 from .detector_spec import DetectorSpec
-from .generator import PARTICLE_FIELDS, particles_of, pythia_from
+from .generator import PARTICLE_FIELDS, particles_of, pythia_events, pythia_from
 from .suep import POINTS, BoltzmannSampler, shower
 from .tracker import reconstruct_tracks
 
@@ -146,14 +146,11 @@ def generate_pp(
     rng = np.random.default_rng(seed)
     point = POINTS.get(process)
     sampler = BoltzmannSampler(point.meson_mass, point.temperature) if point else None
-    produced = tries = 0
-    while produced < n_events:
-        tries += 1
-        if tries > 200 * n_events + 1000:
-            raise RuntimeError(f"{process}: only {produced} of {n_events} events after {tries} tries (HT threshold?)")
-        if not pythia.next():
-            continue
-        particles = _with_shower(pythia.event, point, sampler, rng) if point else particles_of(pythia.event)
+    produced = 0
+    for _, event in pythia_events(pythia, 200 * n_events + 1000, f"{process} (HT >= {trigger_ht} GeV)"):
+        if produced >= n_events:
+            return
+        particles = _with_shower(event, point, sampler, rng) if point else particles_of(event)
         ht = jet_ht(particles)
         if point is None and ht < trigger_ht:
             continue

@@ -30,6 +30,12 @@ def helix_radius(pt: np.ndarray, field_t: float) -> np.ndarray:
     return pt / (0.299792458 * field_t)
 
 
+def impact_resolution(spec: DetectorSpec, p: np.ndarray, sin_theta: np.ndarray) -> np.ndarray:
+    """sigma(d0) = sigma(z0) (m) of a track of momentum p (GeV) at polar angle theta."""
+    trk = spec.tracker
+    return np.hypot(trk.ip_term, trk.ip_scattering_term / (np.maximum(p, 1e-9) * sin_theta**1.5))
+
+
 def reconstruct_tracks(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.random.Generator) -> dict:
     trk = spec.tracker
     px, py, pz, q = particles["px"], particles["py"], particles["pz"], particles["charge"]
@@ -72,7 +78,7 @@ def reconstruct_tracks(particles: dict[str, np.ndarray], spec: DetectorSpec, rng
     vx, vy, vz = particles["vx"][idx], particles["vy"][idx], particles["vz"][idx]
     d0_true = vx * np.sin(phi_t) - vy * np.cos(phi_t)
     z0_true = vz - (vx * np.cos(phi_t) + vy * np.sin(phi_t)) * (np.cos(theta_t) / st)
-    sigma_ip = np.hypot(trk.ip_term, trk.ip_scattering_term / (p_t * st**1.5))
+    sigma_ip = impact_resolution(spec, p_t, st)
     nh = nhits[idx]
     ndf = np.maximum(2 * nh - 5, 1)
     first_layer = np.argmax(crossed[idx], axis=1) if n else np.zeros(0, dtype=int)
