@@ -45,3 +45,11 @@ def apply_overrides(data: dict[str, Any], sets: list[tuple[list[str], Any]], sou
                 raise SpecError(source, path, f"--set {'.'.join(parts)}: {path} is not a mapping")
             node = child
         node[parts[-1]] = value
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` with `override` applied key by key, recursing into dicts both have."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -34,7 +34,34 @@ class GenerateStage(Stage):
             return json.loads(meta_path.read_text())
         if self.params.dataset == "suep_images":
             return self.run_images(process, seed, out, meta_path)
+        if self.params.dataset == "jets":
+            return self.run_jets(process, seed, out, meta_path)
         return self.run_events(process, seed, out, meta_path)
+
+    def _write(self, out, meta_path, writer, fill, record: dict) -> dict:
+        """Fill `writer` (fill(writer) returns per-event sums, e.g. pixels), move the file into
+        place (a failure removes it), then write the JSON record and the TensorBoard scalars."""
+        started = time.perf_counter()
+        try:
+            sums = fill(writer)
+            written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        seconds = time.perf_counter() - started
+        meta = {
+            "file": out.name,
+            **record,
+            "events": written,
+            "seconds": round(seconds, 3),
+            "events_per_second": round(written / seconds, 2),
+            "mean_per_event": {name: total / max(written, 1) for name, total in sums.items()},
+            "detector": self.params.detector.model_dump(mode="json"),
+        }
+        atomic_write_json(meta_path, meta)
+        self._tensorboard(meta)
+        self.ctx.log(f"wrote {out.name}: {written} {record.get('unit', 'events')} in {seconds:.1f} s")
+        return meta
 
     def run_events(self, process: str, seed: int, out, meta_path) -> dict:
         """e+e- events through the detector simulation into ROOT (physics/rootio.py)."""
@@ -42,46 +69,28 @@ class GenerateStage(Stage):
         from ..physics.rootio import EventWriter
         from ..physics.simulate import simulate_event
 
-        levels = tuple(self.params.input_levels)
+        p = self.params
+        levels = tuple(p.input_levels)
         collections = LEVEL_COLLECTIONS["hits" if "hits" in levels else "clusters"]
         rng = np.random.default_rng(seed)
-        writer = EventWriter(out, collections, self.params.chunk_events)
-        counts = {name: 0 for name in collections}
-        started = time.perf_counter()
         process_id = process_names().index(process)
-        try:
-            for i, particles in enumerate(
-                generate(process, self.params.events_per_file, seed, self.params.sqrt_s, self.params.isr)
-            ):
-                event = simulate_event(particles, self.params.detector, rng, levels)
+
+        def fill(writer) -> dict:
+            counts = {name: 0 for name in collections}
+            started = time.perf_counter()
+            for i, particles in enumerate(generate(process, p.events_per_file, seed, p.sqrt_s, p.isr)):
+                event = simulate_event(particles, p.detector, rng, levels)
                 writer.add(event, {"event_id": i, "process_id": process_id, "seed": seed})
                 for name in collections:
                     counts[name] += len(event[name]["gen_index"] if name != "gen" else event[name]["pid"])
-                self.ctx.progress(i + 1, self.params.events_per_file, "events", file=out.name)
-                if (i + 1) % max(1, self.params.events_per_file // 10) == 0:
+                self.ctx.progress(i + 1, p.events_per_file, "events", file=out.name)
+                if (i + 1) % max(1, p.events_per_file // 10) == 0:
                     rate = (i + 1) / (time.perf_counter() - started)
-                    self.ctx.log(f"{process}: {i + 1}/{self.params.events_per_file} events ({rate:.1f}/s)")
-            events = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        seconds = time.perf_counter() - started
-        meta = {
-            "file": out.name,
-            "process": process,
-            "seed": seed,
-            "events": events,
-            "seconds": round(seconds, 3),
-            "events_per_second": round(events / seconds, 2),
-            "mean_per_event": {name: counts[name] / max(events, 1) for name in collections},
-            "levels": list(levels),
-            "schema_version": SCHEMA_VERSION,
-            "detector": self.params.detector.model_dump(mode="json"),
-        }
-        atomic_write_json(meta_path, meta)
-        self._tensorboard(meta)
-        self.ctx.log(f"wrote {out.name}: {events} events in {seconds:.1f} s")
-        return meta
+                    self.ctx.log(f"{process}: {i + 1}/{p.events_per_file} events ({rate:.1f}/s)")
+            return counts
+
+        record = {"process": process, "seed": seed, "levels": list(levels), "schema_version": SCHEMA_VERSION}
+        return self._write(out, meta_path, EventWriter(out, collections, p.chunk_events), fill, record)
 
     def run_images(self, process: str, seed: int, out, meta_path) -> dict:
         """pp events (QCD or a SUEP point) as sparse detector images in ROOT (physics/image_io.py)."""
@@ -92,10 +101,10 @@ class GenerateStage(Stage):
         binning = ImageBinning(p.images.eta_bins, p.images.phi_bins, p.images.eta_max)
         binning_json = json.dumps({"shape": list(binning.shape), "eta_max": binning.eta_max})
         rng = np.random.default_rng(seed)
-        writer = ImageWriter(out, binning_json, p.chunk_events)
         process_id = DATASETS["suep_images"].index(process)
-        started, pixels = time.perf_counter(), 0
-        try:
+
+        def fill(writer) -> dict:
+            pixels = 0
             events = generate_pp(
                 process, p.events_per_file, seed, p.images.trigger_ht, p.images.pthat_min, p.images.pileup
             )
@@ -104,28 +113,36 @@ class GenerateStage(Stage):
                 writer.add(i, process_id, seed, ht, index, value)
                 pixels += index.size
                 self.ctx.progress(i + 1, p.events_per_file, "events", file=out.name)
-            events_written = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        seconds = time.perf_counter() - started
-        meta = {
-            "file": out.name,
+            return {"pixels": pixels}
+
+        record = {
             "dataset": "suep_images",
             "process": process,
             "seed": seed,
-            "events": events_written,
-            "seconds": round(seconds, 3),
-            "events_per_second": round(events_written / seconds, 2),
-            "mean_per_event": {"pixels": pixels / max(events_written, 1)},
             "image_shape": list(binning.shape),
             "pileup": p.images.pileup,
-            "detector": p.detector.model_dump(mode="json"),
         }
-        atomic_write_json(meta_path, meta)
-        self._tensorboard(meta)
-        self.ctx.log(f"wrote {out.name}: {events_written} events in {seconds:.1f} s")
-        return meta
+        return self._write(out, meta_path, ImageWriter(out, binning_json, p.chunk_events), fill, record)
+
+    def run_jets(self, process: str, seed: int, out, meta_path) -> dict:
+        """Truth-matched boosted jets of one class with their constituents (physics/jet_io.py)."""
+        from ..physics.jet_io import JetWriter
+        from ..physics.jets import JetSettings, generate_jets
+
+        p = self.params
+        settings = JetSettings(**p.jets.model_dump())
+        record = {"dataset": "jets", "unit": "jets", "process": process, "seed": seed, "jets": p.jets.model_dump()}
+
+        def fill(writer) -> dict:
+            constituents = 0
+            for i, (event, jet) in enumerate(generate_jets(process, p.events_per_file, seed, p.detector, settings)):
+                writer.add(event, seed, jet)
+                constituents += jet.constituents["pt"].size
+                record["pythia_events"] = event + 1
+                self.ctx.progress(i + 1, p.events_per_file, "jets", file=out.name)
+            return {"constituents": constituents}
+
+        return self._write(out, meta_path, JetWriter(out, DATASETS["jets"], p.chunk_events), fill, record)
 
     def _tensorboard(self, meta: dict) -> None:
         from ..tb_writer import scalar_writer

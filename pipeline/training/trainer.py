@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path, atomic_write_json, atomic_write_text
+from ..overrides import deep_merge
 from ..stage import StageContext, StageInterrupted
 from ..tasks import load_task
 from . import distributed
@@ -26,13 +27,6 @@ from .checkpoints import CheckpointStore
 
 class NonFiniteLoss(FloatingPointError):
     pass
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def lr_lambda(warmup: int, total: int, decay: str, floor: float):

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ...physics.detector_spec import DetectorSpec
+from ...physics.jets import JET_CLASSES
 from ...physics.processes import PROCESSES
 from ...physics.suep import POINTS
 from ...spec import Strict
@@ -14,7 +15,9 @@ from ...spec import Strict
 DATASETS = {
     "particle_flow": sorted(PROCESSES),  # e+e- at sqrt_s, tracks + clusters (+ hits) with targets
     "suep_images": ["pp_qcd", *sorted(POINTS)],  # pp at 13 TeV, sparse 3-channel eta-phi images
+    "jets": list(JET_CLASSES),  # pp at 13 TeV, boosted R = 0.8 jets with their constituents
 }
+PP_DATASETS = ("suep_images", "jets")  # the detector's CMS-like configuration is their base
 
 
 class ImageParams(Strict):
@@ -33,9 +36,25 @@ class ImageParams(Strict):
     )
 
 
+class JetParams(Strict):
+    pt_min: PositiveFloat = Field(500.0, description="Jets below this pT are not kept (GeV).")
+    pt_max: PositiveFloat = Field(1000.0, description="Jets above this pT are not kept (GeV).")
+    eta_max: PositiveFloat = Field(2.0, description="Jets need |eta| below this.")
+    radius: PositiveFloat = Field(0.8, description="Anti-kt radius; also the truth-matching Delta R.")
+    pthat_min: PositiveFloat = Field(450.0, description="Pythia PhaseSpace:pTHatMin (GeV).")
+
+    @model_validator(mode="after")
+    def _window(self) -> JetParams:
+        if self.pt_max <= self.pt_min:
+            raise ValueError("pt_max must exceed pt_min")
+        return self
+
+
 class GenerateParams(Strict):
-    dataset: Literal["particle_flow", "suep_images"] = Field(
-        "particle_flow", description="What is made: e+e- particle-flow events, or pp detector images (SUEP search)."
+    dataset: Literal["particle_flow", "suep_images", "jets"] = Field(
+        "particle_flow",
+        description="What is made: e+e- particle-flow events, pp detector images (SUEP search) or pp jets "
+        "(jet classification); events_per_file counts jets for jets.",
     )
     processes: list[str] = Field(
         min_length=1, description="Processes of the dataset; array task i makes one file of processes[i % len]."
@@ -50,6 +69,7 @@ class GenerateParams(Strict):
     chunk_events: PositiveInt = Field(200, description="Events buffered per ROOT basket write.")
     detector: DetectorSpec = Field(default_factory=DetectorSpec, description="Detector geometry and response.")
     images: ImageParams = Field(default_factory=ImageParams, description="suep_images: binning and trigger.")
+    jets: JetParams = Field(default_factory=JetParams, description="jets: kinematic window and radius.")
 
     @field_validator("processes")
     @classmethod
@@ -61,10 +81,15 @@ class GenerateParams(Strict):
             raise ValueError(f"{unknown} not in dataset {dataset!r} (valid: {', '.join(map(repr, valid))})")
         return value
 
-    @model_validator(mode="after")
-    def _pp_detector(self) -> GenerateParams:
-        if self.dataset == "suep_images" and "detector" not in self.model_fields_set:
+    @model_validator(mode="before")
+    @classmethod
+    def _pp_detector(cls, data: dict) -> dict:
+        """pp datasets start from the detector's CMS-like configuration; `detector` overrides it
+        field by field (e.g. a downstream task on a coarser detector)."""
+        if isinstance(data, dict) and data.get("dataset") in PP_DATASETS:
+            from ...overrides import deep_merge
             from ...physics.pp import cms_like_detector
 
-            self.detector = cms_like_detector()  # the pp configuration of the same detector code
-        return self
+            base = cms_like_detector().model_dump(mode="json")
+            data = {**data, "detector": deep_merge(base, data.get("detector") or {})}
+        return data
