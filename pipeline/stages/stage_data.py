@@ -26,10 +26,15 @@ class StageDataStage(Stage):
         files = self.input_files()
         if not files:
             raise FileNotFoundError("no ROOT files to stage (no upstream outputs and no params.inputs)")
-        if self.params.dataset == "suep_images":
+        if self.params.dataset in ("suep_images", "jets"):
             from ..data.image_staging import stage_images
+            from ..data.jet_staging import stage_jets
 
-            manifest = stage_images(files, self.ctx.outputs_dir, self.params.split, self.params.seed, self.ctx.log)
+            p = self.params
+            if p.dataset == "jets":
+                manifest = stage_jets(files, self.ctx.outputs_dir, p.split, p.seed, p.max_constituents, self.ctx.log)
+            else:
+                manifest = stage_images(files, self.ctx.outputs_dir, p.split, p.seed, self.ctx.log)
             summary = {split: info["events"] for split, info in manifest["splits"].items()}
             return {"manifest": str(self.ctx.outputs_dir / "manifest.json"), "events": summary, "quarantined": []}
         self.ctx.log(f"staging {len(files)} file(s) at the {self.params.input_level} level")

@@ -11,10 +11,12 @@ from ...spec import Strict
 
 
 class StageDataParams(Strict):
-    dataset: Literal["particle_flow", "suep_images"] = Field(
+    dataset: Literal["particle_flow", "suep_images", "jets"] = Field(
         "particle_flow",
-        description="particle_flow: elements + targets; suep_images: sparse images, signal files all to test.",
+        description="particle_flow: elements + targets; suep_images: sparse images, signal files all to test; "
+        "jets: constituent features, files split per class.",
     )
+    max_constituents: PositiveInt = Field(128, description="jets: the hardest constituents kept per jet.")
     input_level: Literal["clusters", "hits"] = Field(
         "clusters", description="Elements: tracks + clusters, or tracks + calorimeter hits."
     )
