@@ -42,7 +42,7 @@ def random_event(n: int = 70, batch: int = 2) -> tuple[torch.Tensor, torch.Tenso
 
 
 def test_registry_lists_and_rejects():
-    assert model_kinds() == ["conv_autoencoder", "gnn_lsh", "kernel_transformer", "transformer"]
+    assert model_kinds() == ["conv_autoencoder", "gnn_lsh", "kernel_transformer", "pet", "transformer"]
     with pytest.raises(ModelConfigError, match="unknown model kind 'gcn' \\(valid: conv_autoencoder, gnn_lsh"):
         build_model({"kind": "gcn"})
     with pytest.raises(

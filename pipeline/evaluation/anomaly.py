@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .roc import auc
+
 ROC_POINTS = 200
 
 
@@ -78,20 +80,6 @@ def model_scores(model, dataset, indices: list[int], batch_size: int, device, ex
                 if position in examples:
                     kept[position] = (target[j].float().cpu().numpy(), reco[j].float().cpu().numpy())
     return np.concatenate(scores) if scores else np.zeros(0), kept
-
-
-def auc(background: np.ndarray, signal: np.ndarray) -> float:
-    """Probability that a signal event scores above a background event (ties count half)."""
-    both = np.concatenate([background, signal])
-    order = both.argsort(kind="mergesort")
-    ranks = np.empty(both.size)
-    sorted_values = both[order]
-    # average ranks of ties
-    _, first, counts = np.unique(sorted_values, return_index=True, return_counts=True)
-    average = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(average, counts)
-    signal_ranks = ranks[background.size :].sum()
-    return float((signal_ranks - signal.size * (signal.size + 1) / 2) / (background.size * signal.size))
 
 
 def efficiency_at(background: np.ndarray, signal: np.ndarray, mistag: float) -> float:

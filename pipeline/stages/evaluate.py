@@ -2,7 +2,7 @@
 the rule-based baseline, the ideal association and the per-element truth on the same events of
 the test split, judged by jet, missing-pT and particle metrics against the generator; the
 baseline's neutral calibration is fitted on the training split first. Writes report/.
-Image data (anomaly detection) is evaluated by evaluate_images.py."""
+Image data (anomaly detection) is evaluated by evaluate_images.py, jets by evaluate_jets.py."""
 
 from __future__ import annotations
 
@@ -99,10 +99,15 @@ class EvaluateStage(Stage):
 
         ctx, p = self.ctx, self.params
         self.manifest = ctx.manifest(p.data, "to evaluate")
-        if json.loads(self.manifest.read_text()).get("kind") == "images":
+        kind = json.loads(self.manifest.read_text()).get("kind")
+        if kind == "images":
             from .evaluate_images import evaluate_images
 
             return evaluate_images(self)
+        if kind == "jets":
+            from .evaluate_jets import evaluate_jets
+
+            return evaluate_jets(self)
         events = inference.load_events(self.manifest, p.split, p.max_events)
         ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {self.manifest} [{p.split}]")
         sources, timing = self.sources(events)

@@ -24,6 +24,18 @@ class TrainStage(Stage):
             raise ValueError(f"stage {self.ctx.stage!r} needs more than one hpo stage: {[str(p) for p in found]}")
         return json.loads(found[0].read_text()) if found else None
 
+    def pretrained(self, weights: str) -> Path:
+        """init_from.weights: an upstream stage's outputs/model.pt, or a file."""
+        if weights in self.ctx.upstream:
+            path = self.ctx.upstream_outputs(weights) / "model.pt"
+        else:
+            path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"params.init_from.weights: {weights!r} names no stage in needs and no file ({path})"
+            )
+        return path
+
     def run(self) -> dict:
         from ..hpo.search_space import apply
         from ..training.trainer import Trainer
@@ -40,8 +52,13 @@ class TrainStage(Stage):
                 init = Path(best["weights"])
         elif params.init_from == "hpo_best":
             raise ValueError(f"stage {self.ctx.stage!r}: init_from: hpo_best needs an hpo stage in `needs`")
+        if not isinstance(params.init_from, str):
+            init = self.pretrained(params.init_from.weights)
         summary = Trainer(self.ctx, params, init_weights=init).fit()
         self.ctx.log(f"training done: {summary['steps']} steps, best validation loss {summary['best_val_loss']}")
+        summary["task"] = params.task
+        summary["task_settings"] = params.loss
+        summary["init_from"] = params.init_from if isinstance(params.init_from, str) else params.init_from.model_dump()
         if best is not None:
             summary["hpo_trial"] = best["trial_id"]
             summary["hpo_config"] = best["config"]

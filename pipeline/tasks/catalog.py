@@ -2,6 +2,7 @@
 
 from models.autoencoder.config import DiceLossConfig
 from models.mlpf.loss_config import LossConfig
+from models.pet.loss_config import JetClassificationConfig
 
 from . import register_task
 
@@ -16,4 +17,10 @@ register_task(
     DiceLossConfig,
     "pipeline.tasks.anomaly_detection:AnomalyDetectionTask",
     "an autoencoder reconstructs background detector images (inverse Dice loss); the score is 1/D",
+)
+register_task(
+    "jet_classification",
+    JetClassificationConfig,
+    "pipeline.tasks.jet_classification:JetClassificationTask",
+    "jets of the chosen classes (loss.classes): cross-entropy, plus the jet-feature regression when weighted",
 )

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_path, atomic_write_json, atomic_write_text
+from ..atomic import append_line, atomic_path, atomic_write_json, atomic_write_text
 from ..overrides import deep_merge
 from ..stage import StageContext, StageInterrupted
 from ..tasks import load_task
@@ -107,6 +107,8 @@ class Trainer:
         self.init_weights = init_weights
         site = ctx.site
         self.learning = load_task(params.task)  # what is learned: batches, loss (pipeline.tasks)
+        if hasattr(self.learning, "configure"):  # a task whose data depends on its settings (jet classes)
+            self.learning.configure(self.learning.loss_config(params.loss))
         self.task = distributed.export_env(site.distributed.deepspeed_accelerator, task)
         self.acc = accelerator_for(site.device)  # after the launcher's variables (Gaudi reads them at import)
         distributed.init_group(site.distributed.backend)
@@ -145,8 +147,14 @@ class Trainer:
         import deepspeed
 
         p = self.params
+        scale = 1.0 if isinstance(p.init_from, str) else p.init_from.backbone_lr_scale
+        loaded = set(getattr(self, "loaded", []))
+        groups = [
+            {"params": [t for n, t in model.named_parameters() if n in loaded], "lr": p.optimizer.lr * scale},
+            {"params": [t for n, t in model.named_parameters() if n not in loaded], "lr": p.optimizer.lr},
+        ]
         optimizer = torch.optim.AdamW(
-            model.parameters(), lr=p.optimizer.lr, betas=p.optimizer.betas, weight_decay=p.optimizer.weight_decay
+            [g for g in groups if g["params"]], betas=p.optimizer.betas, weight_decay=p.optimizer.weight_decay
         )
         optimizer_steps = max(1, total_steps // p.gradient_accumulation)
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -207,9 +215,21 @@ class Trainer:
         model_config = self.learning.model_config(manifest, p.model)
         self.acc.seed(p.seed)
         model = build_model(model_config)
-        if self.init_weights is not None and self.store.latest() is None:
-            model.load_state_dict(torch.load(self.init_weights, map_location="cpu", weights_only=True))
-            ctx.log(f"initial weights from {self.init_weights}")
+        self.loaded: list[str] = []  # parameters from init weights (a fine-tuned backbone), for their lr
+        if self.init_weights is not None:  # also on a resume: the optimizer's groups must be the same
+            from .init_weights import load_by_name
+
+            replace = [] if isinstance(p.init_from, str) else p.init_from.replace
+            state = torch.load(self.init_weights, map_location="cpu", weights_only=True)
+            report = load_by_name(model, state, replace, self.init_weights)
+            self.loaded = report["loaded"]
+            if self.store.latest() is None and self.rank == 0:
+                atomic_write_json(ctx.outputs_dir / "init_weights.json", report)
+                ctx.log(
+                    f"initial weights from {self.init_weights}: {len(report['loaded'])} tensors loaded, "
+                    f"{len(report['skipped'])} skipped {report['skipped'][:6]}, "
+                    f"{len(report['initialised'])} newly initialised {report['initialised'][:6]}"
+                )
         model = model.to(self.device)
         sampler = BucketBatchSampler(
             train.sizes, p.batch_size, p.max_elements, shuffle=True, seed=p.seed, rank=self.rank, world_size=self.world
@@ -300,14 +320,22 @@ class Trainer:
     def _end_epoch(self, run: _Run) -> None:
         """Validation, a checkpoint tagged with its metric, and a search trial's report."""
         run.epoch, run.batch_in_epoch = run.epoch + 1, 0
-        val_loss = self.validate(run.engine, run.val, run.loss_config) if self.params.validation else None
+        val_loss, metrics = (None, {})
+        if self.params.validation:
+            val_loss, metrics = self.validate(run.engine, run.val, run.loss_config)
         improved = val_loss is not None and val_loss < run.best
         run.last_val = val_loss
         if val_loss is not None:
             run.best = min(run.best, val_loss)
             if run.writer:
                 run.writer.add_scalar("val/loss", val_loss, run.step)
-            self.ctx.log(f"epoch {run.epoch}: validation loss {val_loss:.5f}")
+                for name, value in metrics.items():
+                    run.writer.add_scalar(f"val/{name}", value, run.step)
+            if self.rank == 0:
+                record = {"step": run.step, "epoch": run.epoch, "val_loss": val_loss, **metrics}
+                append_line(self.ctx.outputs_dir / "validation.jsonl", json.dumps(record))
+            shown = "".join(f", {name} {value:.4f}" for name, value in metrics.items())
+            self.ctx.log(f"epoch {run.epoch}: validation loss {val_loss:.5f}{shown}")
         tag = self._save(run.engine, run.step, run.epoch, 0, metric=val_loss)
         if self.trial is None:
             return
@@ -316,6 +344,7 @@ class Trainer:
         if self.trial.report is not None:
             train_loss = run.epoch_loss / run.epoch_batches if run.epoch_batches else None
             report = {"epoch": run.epoch, "step": run.step, "val_loss": val_loss, "train_loss": train_loss}
+            report |= {f"val_{name}": value for name, value in metrics.items()}  # searchable metrics
             self.trial.report({**report, "checkpoint_tag": tag})
 
     def _summary(self, run: _Run) -> dict[str, Any]:
@@ -345,11 +374,15 @@ class Trainer:
             run_name="hparams",
         )
 
-    def validate(self, engine, val, loss_config) -> float | None:
+    def validate(self, engine, val, loss_config) -> tuple[float | None, dict[str, float]]:
+        """Validation loss over the split, and the task's validation metrics (a task with
+        `validation_metrics(outputs, batches)`; averaged over ranks, each scoring its share)."""
         if len(val) == 0:
-            return None
+            return None, {}
         engine.eval()
         total = count = 0.0
+        metrics_of = getattr(self.learning, "validation_metrics", None)
+        kept: list[tuple[dict, dict]] = []
         with torch.no_grad():
             for start in range(self.rank * 8, len(val), 8 * self.world):
                 batch = self.batch(val, list(range(start, min(start + 8, len(val)))))
@@ -359,9 +392,16 @@ class Trainer:
                 events = self.learning.events(batch)
                 total += loss.item() * events
                 count += events
+                if metrics_of is not None:
+                    kept.append(({k: v.float().cpu() for k, v in out.items()}, {k: v.cpu() for k, v in batch.items()}))
         engine.train()
         total, count = distributed.sum_values([total, count], self.device)
-        return total / max(count, 1)
+        metrics = metrics_of(kept) if metrics_of is not None and kept else {}
+        if metrics:
+            names = sorted(metrics)
+            summed = distributed.sum_values([metrics[n] for n in names], self.device)
+            metrics = {n: v / self.world for n, v in zip(names, summed, strict=True)}
+        return total / max(count, 1), metrics
 
     # ---- records ----------------------------------------------------------------------------
     def _writer(self, purge_step: int | None):
@@ -374,11 +414,13 @@ class Trainer:
         return SummaryWriter(str(logdir), purge_step=purge_step)
 
     def _truncate_losses(self, step: int) -> None:
-        """After a resume, drop the records of steps the restored checkpoint never saw."""
-        if self.rank != 0 or not self.losses_path.exists():
-            return
-        kept = [line for line in self.losses_path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write_text(self.losses_path, "".join(line + "\n" for line in kept))
+        """After a resume, drop the records (losses, validation) of steps the restored checkpoint
+        never saw."""
+        for path in (self.losses_path, self.ctx.outputs_dir / "validation.jsonl"):
+            if self.rank != 0 or not path.exists():
+                continue
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     @staticmethod
     def _grad_norm(engine) -> float | None:

@@ -40,6 +40,19 @@ class AnomalyParams(Strict):
         return sorted(value)
 
 
+class JetTaggingParams(Strict):
+    signal_efficiencies: list[float] = Field(
+        [0.5, 0.3], min_length=1, description="Signal efficiencies at which background rejection 1/eps_B is reported."
+    )
+
+    @field_validator("signal_efficiencies")
+    @classmethod
+    def _efficiencies(cls, value: list[float]) -> list[float]:
+        if any(not 0 < e < 1 for e in value):
+            raise ValueError("signal efficiencies must lie in (0, 1)")
+        return value
+
+
 class EvaluateParams(Strict):
     models: list[str] = Field(
         default_factory=list,
@@ -71,6 +84,9 @@ class EvaluateParams(Strict):
     seed: NonNegativeInt = Field(0, description="Bootstrap seed.")
     anomaly: AnomalyParams = Field(
         default_factory=AnomalyParams, description="Image data (anomaly detection): mistag rates, trigger, latency."
+    )
+    jet_tagging: JetTaggingParams = Field(
+        default_factory=JetTaggingParams, description="Jet data (classification): working points."
     )
 
     @field_validator("baseline")

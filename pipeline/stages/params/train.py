@@ -22,6 +22,20 @@ class ScheduleParams(Strict):
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Cosine floor as a fraction of the peak.")
 
 
+class InitFrom(Strict):
+    weights: str = Field(
+        description="Weights to start from: an upstream train stage's name (its outputs/model.pt) or a model.pt path "
+        "(e.g. another campaign's)."
+    )
+    replace: list[str] = Field(
+        default_factory=list,
+        description="Parameter-name prefixes initialised anew even where the weights have them (e.g. head).",
+    )
+    backbone_lr_scale: PositiveFloat = Field(
+        1.0, description="Learning-rate factor of the parameters loaded from the weights (the others get the lr)."
+    )
+
+
 class TrainParams(Strict):
     task: str = Field(
         "particle_flow", description="What is learned: a registered task (batches, loss, metrics; pipeline.tasks)."
@@ -56,8 +70,10 @@ class TrainParams(Strict):
         "fail", description="A non-finite loss stops the run, or skips the batch."
     )
     local_copy: bool = Field(False, description="Copy the shards to node-local $TMPDIR first (sha256-checked).")
-    init_from: Literal["scratch", "hpo_best"] = Field(
-        "scratch", description="Start from random weights, or from the best weights of the hpo stage needed."
+    init_from: Literal["scratch", "hpo_best"] | InitFrom = Field(
+        "scratch",
+        description="Start from random weights, the best weights of the hpo stage needed, or other weights "
+        "(fine-tuning: loaded by parameter name, heads replaced, the backbone with its own lr).",
     )
     deepspeed: dict[str, Any] = Field(
         default_factory=dict, description="Raw DeepSpeed config merged over the generated one."

@@ -1,0 +1,18 @@
+"""Settings of the jet-classification task (torch-free): which classes, and the loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class JetClassificationConfig:
+    classes: list[str] = field(default_factory=list)  # the jet classes learned, in label order (default: all)
+    label_smoothing: float = 0.0
+    jet_weight: float = 0.0  # weight of the jet-feature regression term (pretraining)
+
+    def __post_init__(self) -> None:
+        if len(set(self.classes)) != len(self.classes) or len(self.classes) == 1:
+            raise ValueError("classes must be distinct, and at least two when given")
+        if not 0 <= self.label_smoothing < 1 or self.jet_weight < 0:
+            raise ValueError("label_smoothing must lie in [0, 1) and jet_weight be >= 0")
