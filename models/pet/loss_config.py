@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class JetClassificationConfig:
-    classes: list[str] = field(default_factory=list)  # the jet classes learned, in label order (default: all)
+    # the jet classes learned, in label order (default: every class the data has)
+    classes: list[str] = field(default_factory=list)
     label_smoothing: float = 0.0
     jet_weight: float = 0.0  # weight of the jet-feature regression term (pretraining)
 

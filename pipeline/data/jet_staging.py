@@ -105,9 +105,10 @@ def stage_jets(
     splits: dict[Path, str] = {}
     for group in by_class.values():
         splits |= assign_splits(group, split, seed)
-    shards, classes = [], None
+    shards, classes, file_labels = [], None, []
     for source in files:
         arrays, file_classes = read_jet_file(source, max_constituents)
+        file_labels.append(arrays["label"])
         if classes is not None and file_classes != classes:
             raise DataError(source, f"classes {file_classes} differ from the other files' {classes}")
         classes = file_classes
@@ -121,9 +122,12 @@ def stage_jets(
              "constituents": int(arrays["offsets"][-1]), "sha256": sha256_of(path)}
         )  # fmt: skip
         log(f"{source.name}: {jets} jets -> {splits[source]}")
+    counts = {c: int(sum(np.sum(labels == i) for labels in file_labels)) for i, c in enumerate(classes or [])}
     manifest = {
         "kind": "jets",
         "classes": classes,
+        "present": [c for c in classes or [] if counts[c]],  # the classes that have jets, in label order
+        "class_counts": counts,
         "features": list(FEATURES),
         "jet_features": list(JET_FEATURES),
         "max_constituents": max_constituents,

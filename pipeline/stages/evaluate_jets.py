@@ -29,7 +29,7 @@ def evaluate_jets(stage) -> dict:
     if not models:
         raise FileNotFoundError("no trained model among the stages in needs (or params.models) to evaluate")
     info = {name: training_info(stage, name) for name in models}
-    classes = {tuple(i.get("task_settings", {}).get("classes") or manifest["classes"]) for i in info.values()}
+    classes = {tuple(i.get("task_settings", {}).get("classes") or manifest["present"]) for i in info.values()}
     if len(classes) != 1:
         raise ValueError(f"the models were trained on different classes {sorted(classes)}: evaluate them apart")
     classes = list(classes.pop())

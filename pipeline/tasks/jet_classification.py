@@ -28,7 +28,7 @@ class JetClassificationTask:
         self.config = config
 
     def classes(self, manifest: dict[str, Any]) -> list[str]:
-        return list(self.config.classes or manifest["classes"])
+        return list(self.config.classes or manifest["present"])
 
     def dataset(self, manifest_path: Path, split: str) -> JetDataset:
         manifest = json.loads(Path(manifest_path).read_text())
