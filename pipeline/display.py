@@ -171,14 +171,14 @@ def report_text(store: CampaignStore, observation: Observation, results: bool = 
                 f"  {source} exported model at batch 1: median {m['median_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
                 f" ({lat['threads']} thread(s), {m['events']} events)"
             )
-    jets_file = report_dir / "jets.json"
-    if jets_file.is_file():
+    for jets_file in sorted(report_dir.glob("*/jets.json")):
         from .evaluation.jet_report import speed_up_text
         from .evaluation.jet_report import table_text as jets_table
 
         metrics = json.loads(jets_file.read_text())
-        lines += ["", f"Jet tagging ({metrics['jets']} {metrics['split']} jets of {metrics['classes']}):"]
-        lines += [jets_table(metrics), f"Convergence: {speed_up_text(metrics)}"]
+        jets = f"{metrics['jets']} {metrics['split']} jets of {metrics['classes']}"
+        heading = f"Jet tagging, {jets_file.parent.name} ({jets}):"
+        lines += ["", heading, jets_table(metrics), f"Convergence: {speed_up_text(metrics)}"]
     files = sorted(p for p in report_dir.rglob("*") if p.is_file()) if report_dir.is_dir() else []
     lines += ["", f"Report files in {report_dir}:" if files else f"No report files yet in {report_dir}."]
     lines += [f"  {p.relative_to(report_dir)}" for p in files]

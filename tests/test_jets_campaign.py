@@ -48,6 +48,10 @@ def jets_workflow() -> dict:
             "scratch": {"kind": "train", "needs": ["stage_downstream"], "params": downstream},
             "evaluate": {"kind": "evaluate", "needs": ["stage_downstream", "finetune", "scratch"],
                          "params": {"bootstrap": 20}},
+            # quark vs gluon on the pretraining detector's qcd jets
+            "qg": {"kind": "train", "needs": ["stage", "pretrain"],
+                   "params": {**train, "loss": {"target": "parton"}, "init_from": {**init, "replace": ["head"]}}},
+            "evaluate_qg": {"kind": "evaluate", "needs": ["stage", "qg"], "params": {"split": "val", "bootstrap": 5}},
         },
     }  # fmt: skip
 
@@ -62,7 +66,7 @@ def campaign(tmp_path_factory):
 
 def test_pretrain_finetune_and_scratch_complete_and_are_evaluated(campaign):
     assert {s["state"] for s in status_json(campaign)["stages"].values()} == {"COMPLETED"}
-    metrics = json.loads((campaign / "report" / "jets.json").read_text())
+    metrics = json.loads((campaign / "report" / "evaluate" / "jets.json").read_text())
     assert metrics["classes"] == ["qcd", "t_bqq"] and set(metrics["models"]) == {"finetune", "scratch"}
     for model in metrics["models"].values():
         assert set(model) == {"auc", "accuracy", "rejection_at_0.5", "rejection_at_0.3"}
@@ -73,7 +77,8 @@ def test_pretrain_finetune_and_scratch_complete_and_are_evaluated(campaign):
     speed = metrics["convergence"]["speed_up"]
     assert speed["finetuned"] == "finetune" and speed["scratch"] == "scratch"
     assert "speed_up" in speed or "never reached" in speed["note"]
-    assert {p.name for p in (campaign / "report" / "plots").iterdir()} >= {"roc.png", "convergence_auc.png"}
+    plots = {p.name for p in (campaign / "report" / "evaluate" / "plots").iterdir()}
+    assert plots >= {"roc.png", "convergence_auc.png"}
     report = run_cli("report", str(campaign), cwd=campaign)
     assert report.returncode == 0 and "Jet tagging" in report.stdout and "Convergence:" in report.stdout
 
@@ -115,3 +120,10 @@ def test_a_backbone_of_another_size_is_refused(campaign, tmp_path):
         "params.init_from" in result.stdout + result.stderr
         and "does not fit the model" in result.stdout + result.stderr
     )
+
+
+def test_quark_gluon_is_a_second_downstream_task_with_its_own_report(campaign):
+    metrics = json.loads((campaign / "report" / "evaluate_qg" / "jets.json").read_text())
+    assert metrics["classes"] == ["quark", "gluon"] and list(metrics["models"]) == ["qg"]
+    assert sum(metrics["per_class"].values()) == metrics["jets"] > 0
+    assert "speed_up" not in metrics["convergence"]  # no from-scratch partner in this campaign

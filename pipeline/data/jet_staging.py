@@ -141,9 +141,15 @@ def stage_jets(
 
 class JetDataset:
     """Jets of one split, optionally only some classes (relabelled 0..k-1 in the given order).
-    Item: dict with x [n, F] and jet [4] (torch tensors), label, parton; `sizes` for the sampler."""
+    With target "parton", the jets of those classes (default: qcd) that carry a quark or gluon
+    label, labelled 0 quark, 1 gluon. Item: dict with x [n, F] and jet [4] (torch tensors),
+    label, parton; `sizes` for the sampler."""
 
-    def __init__(self, manifest_path: Path, split: str, classes: list[str] | None = None) -> None:
+    PARTONS = ("quark", "gluon")
+
+    def __init__(
+        self, manifest_path: Path, split: str, classes: list[str] | None = None, target: str = "class"
+    ) -> None:
         import torch
 
         self.torch = torch
@@ -152,11 +158,12 @@ class JetDataset:
         if self.manifest.get("kind") != "jets":
             raise ValueError(f"{manifest_path}: not a jet manifest (kind {self.manifest.get('kind')!r})")
         names = self.manifest["classes"]
-        self.classes = list(classes or names)
-        unknown = [c for c in self.classes if c not in names]
+        chosen = list(classes or (["qcd"] if target == "parton" else names))
+        unknown = [c for c in chosen if c not in names]
         if unknown:
             raise ValueError(f"classes {unknown} are not in {manifest_path} (it has {names})")
-        relabel = {names.index(c): i for i, c in enumerate(self.classes)}
+        relabel = {names.index(c): i for i, c in enumerate(chosen)}
+        self.classes = list(self.PARTONS) if target == "parton" else chosen
         self.rows: list[tuple[dict[str, np.ndarray], int, int]] = []
         for shard in self.manifest["shards"]:
             if shard["split"] != split:
@@ -164,8 +171,10 @@ class JetDataset:
             with np.load(manifest_path.parent / shard["path"]) as data:
                 arrays = {k: data[k] for k in SHARD_KEYS}
             for j in range(arrays["label"].size):
-                if int(arrays["label"][j]) in relabel:
-                    self.rows.append((arrays, j, relabel[int(arrays["label"][j])]))
+                cls, parton = int(arrays["label"][j]), int(arrays["parton"][j])
+                if cls not in relabel or (target == "parton" and parton not in (1, 2)):
+                    continue
+                self.rows.append((arrays, j, parton - 1 if target == "parton" else relabel[cls]))
         self.sizes = np.array([a["offsets"][j + 1] - a["offsets"][j] for a, j, _ in self.rows], dtype=np.int64)
 
     def __len__(self) -> int:

@@ -95,15 +95,16 @@ def plots(metrics: dict, directory: Path) -> list[Path]:
 
 
 def write(report_dir: Path, metrics: dict, tensorboard_dir: Path) -> list[Path]:
+    """report_dir: the stage's report folder; tensorboard_dir: the stage's evaluate logdir."""
     from ..tb_writer import plot_images, scalar_writer
 
     paths = plots(metrics, report_dir / "plots")
     atomic_write_json(report_dir / REPORT_FILE, metrics, sort_keys=False)
     atomic_write_text(report_dir / "report.md", markdown(metrics, paths))
     for name, m in metrics["models"].items():
-        with scalar_writer(tensorboard_dir / "evaluate" / name, replace=True) as writer:
+        with scalar_writer(tensorboard_dir / name, replace=True) as writer:
             for key, v in m.items():
                 if np.isfinite(v["value"]):
                     writer.add_scalar(f"jets/{key}", v["value"], 0)
-    plot_images(tensorboard_dir / "evaluate" / "plots", paths)
+    plot_images(tensorboard_dir / "plots", paths)
     return paths

@@ -1,6 +1,7 @@
 """The `evaluate` stage on jet data: every trained classifier on the same test jets (AUC,
 accuracy, background rejection with paired bootstrap errors, ROC) and the convergence of each
-model's training (validation curves; the fine-tuned vs from-scratch speed-up). Writes report/."""
+model's training (validation curves; the fine-tuned vs from-scratch speed-up). Writes
+report/<stage>/ (one per evaluate stage: a campaign may compare several downstream tasks)."""
 
 from __future__ import annotations
 
@@ -19,21 +20,23 @@ def training_info(stage, name: str) -> dict:
 def evaluate_jets(stage) -> dict:
     import torch
 
-    from ..data.jet_staging import JetDataset, collate_jets
+    from ..data.jet_staging import collate_jets
     from ..evaluation import inference, jet_metrics, jet_report
+    from ..tasks.jet_classification import JetClassificationTask
     from ..training.accelerator import accelerator_for
 
     ctx, p = stage.ctx, stage.params
-    manifest = json.loads(stage.manifest.read_text())
     models = stage.model_files()
     if not models:
         raise FileNotFoundError("no trained model among the stages in needs (or params.models) to evaluate")
     info = {name: training_info(stage, name) for name in models}
-    classes = {tuple(i.get("task_settings", {}).get("classes") or manifest["present"]) for i in info.values()}
-    if len(classes) != 1:
-        raise ValueError(f"the models were trained on different classes {sorted(classes)}: evaluate them apart")
-    classes = list(classes.pop())
-    dataset = JetDataset(stage.manifest, p.split, classes)
+    settings = {json.dumps(i.get("task_settings", {}), sort_keys=True) for i in info.values()}
+    if len(settings) != 1:
+        raise ValueError(f"the models were trained on different classes or targets {sorted(settings)}: evaluate apart")
+    task = JetClassificationTask()
+    task.configure(task.loss_config(json.loads(settings.pop())))
+    dataset = task.dataset(stage.manifest, p.split)
+    classes = dataset.classes
     n = len(dataset) if p.max_events is None else min(p.max_events, len(dataset))
     if n == 0:
         raise ValueError(f"split {p.split!r} of {stage.manifest} has no jets of {classes} to evaluate")
@@ -61,8 +64,8 @@ def evaluate_jets(stage) -> dict:
         pair = jet_metrics.speed_up(curves[finetuned[0]], curves[scratch[0]])
         metrics["convergence"]["speed_up"] = {"finetuned": finetuned[0], "scratch": scratch[0], **pair}
     metrics |= {"split": p.split, "manifest": str(stage.manifest)}
-    report_dir = ctx.campaign_dir / "report"
-    paths = jet_report.write(report_dir, metrics, ctx.tensorboard_dir)
+    report_dir = ctx.campaign_dir / "report" / ctx.stage  # a campaign may evaluate several downstream tasks
+    paths = jet_report.write(report_dir, metrics, ctx.tensorboard_dir / "evaluate" / ctx.stage)
     ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{jet_report.table_text(metrics)}")
     ctx.log(jet_report.speed_up_text(metrics))
     return {

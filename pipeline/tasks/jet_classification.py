@@ -28,11 +28,16 @@ class JetClassificationTask:
         self.config = config
 
     def classes(self, manifest: dict[str, Any]) -> list[str]:
+        """The output classes: the jet classes learned, or quark and gluon."""
+        if self.config.target == "parton":
+            return list(JetDataset.PARTONS)
         return list(self.config.classes or manifest["present"])
 
     def dataset(self, manifest_path: Path, split: str) -> JetDataset:
         manifest = json.loads(Path(manifest_path).read_text())
-        return JetDataset(manifest_path, split, self.classes(manifest))
+        # parton target: the classes whose jets carry a parton label (default: qcd)
+        chosen = (self.config.classes or None) if self.config.target == "parton" else self.classes(manifest)
+        return JetDataset(manifest_path, split, chosen, self.config.target)
 
     def model_config(self, manifest: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
         return {
