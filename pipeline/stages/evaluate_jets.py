@@ -41,16 +41,18 @@ def evaluate_jets(stage) -> dict:
     if n == 0:
         raise ValueError(f"split {p.split!r} of {stage.manifest} has no jets of {classes} to evaluate")
     label = np.array([dataset.rows[i][2] for i in range(n)])
-    device = accelerator_for(ctx.site.device).device(0)
+    accelerator = accelerator_for(ctx.site.device)
+    device = accelerator.device(0)
     probs = {}
     for done, (name, (weights, config)) in enumerate(models.items()):
         ctx.progress(done, len(models), "models", force=True, jets=n)
         model = inference.load_model(weights, config, device)
         chunks = []
-        with torch.no_grad():
+        with torch.no_grad(), accelerator.autocast(p.precision):
             for start in range(0, n, p.batch_size):
                 batch = collate_jets([dataset[i] for i in range(start, min(start + p.batch_size, n))])
-                chunks.append(model(batch["x"].to(device), batch["mask"].to(device))["logits"].float().softmax(1).cpu())
+                logits = model(batch["x"].to(device), batch["mask"].to(device))["logits"]
+                chunks.append(logits.float().softmax(1).cpu())
         probs[name] = torch.cat(chunks).numpy()
     ctx.progress(len(models), len(models), "models", force=True, jets=n)
     metrics = jet_metrics.compare(probs, label, classes, p.jet_tagging.signal_efficiencies, p.bootstrap, p.seed)
