@@ -375,8 +375,8 @@ class Trainer:
         )
 
     def validate(self, engine, val, loss_config) -> tuple[float | None, dict[str, float]]:
-        """Validation loss over the split, and the task's validation metrics (a task with
-        `validation_metrics(outputs, batches)`; averaged over ranks, each scoring its share)."""
+        """Validation loss over the split (all ranks), and the task's validation metrics (a task
+        with `validation_metrics(outputs, batches)`) on this rank's share."""
         if len(val) == 0:
             return None, {}
         engine.eval()
@@ -396,11 +396,9 @@ class Trainer:
                     kept.append(({k: v.float().cpu() for k, v in out.items()}, {k: v.cpu() for k, v in batch.items()}))
         engine.train()
         total, count = distributed.sum_values([total, count], self.device)
+        # metrics such as an AUC do not add up over ranks: each rank scores its own share, rank 0's
+        # are recorded (the whole split with one rank); no collective, so a rank with no share is fine
         metrics = metrics_of(kept) if metrics_of is not None and kept else {}
-        if metrics:
-            names = sorted(metrics)
-            summed = distributed.sum_values([metrics[n] for n in names], self.device)
-            metrics = {n: v / self.world for n, v in zip(names, summed, strict=True)}
         return total / max(count, 1), metrics
 
     # ---- records ----------------------------------------------------------------------------
