@@ -92,13 +92,16 @@ def score_files(
     run, seen = ScoreRun(), 0
     image = np.zeros((1, *shape), dtype=np.float32)
     flat = image.reshape(-1)
-    for path in files:
+    read = []
+    for path in files:  # every file is checked before any is scored
         try:
             arrays, file_shape = read_image_file(Path(path))
         except DataError as exc:
             raise UserError(str(exc)) from None
         if tuple(file_shape) != shape:
             raise UserError(f"{path}: binning.shape {list(file_shape)} differs from the model's input {list(shape)}")
+        read.append((path, arrays))
+    for path, arrays in read:
         offsets = arrays["offsets"]
         for e in range(offsets.size - 1):
             if max_events is not None and seen >= max_events:
