@@ -175,3 +175,38 @@ def test_sampler_ranks_are_disjoint_and_buckets_cut_padding():
     assert padding(bucketed) < 1.1 < padding(unsorted)
     for batch in BucketBatchSampler(sizes, max_elements=50000, seed=1):
         assert len(batch) == 1 or max(sizes[batch]) * len(batch) <= 50000
+
+
+def test_link_features_are_appended_and_follow_the_tracks(root_files, tmp_path):
+    from pipeline.data.links import LINK_COLUMNS
+
+    plain = stage_files(root_files, tmp_path / "plain", params(), log=lambda m: None)
+    linked = stage_files(root_files, tmp_path / "links", params(links={"enabled": True}), log=lambda m: None)
+    assert linked["width"] == plain["width"] + len(LINK_COLUMNS)
+    assert linked["links"]["enabled"] and not plain["links"]["enabled"]
+    col = {name: plain["width"] + i for i, name in enumerate(LINK_COLUMNS)}
+    rows = {"X": [], "Y": [], "K": []}
+    by_path = [sorted(m["shards"], key=lambda s: s["path"]) for m in (plain, linked)]
+    for a, b in zip(*by_path, strict=True):
+        with np.load(tmp_path / "plain" / a["path"]) as p, np.load(tmp_path / "links" / b["path"]) as q:
+            np.testing.assert_array_equal(q["X"][:, : plain["width"]], p["X"])  # the features are untouched
+            for key in rows:
+                rows[key].append(q[key])
+    X, Y, K = (np.concatenate(rows[k]) for k in ("X", "Y", "K"))
+    track, cluster = X[:, 0] == 1, X[:, 0] == 2
+    # a track of a few GeV that reaches the calorimeter links to the clusters of its own shower
+    hard = track & (K[:, 4] > 5) & (X[:, col["reaches"]] == 1)
+    assert hard.sum() > 50
+    assert (X[hard, col["n_linked"]] > 0).mean() > 0.8
+    assert np.median(np.expm1(X[hard, col["linked"]]) / K[hard, 4]) > 0.4  # the linked energy is a good part of p
+    # clusters that hold no particle of their own (charged showers' pieces) are linked far more
+    # often than photon clusters, and their block's energy is explained by its tracks
+    empty, photon = cluster & (Y[:, 0] == 0), cluster & (Y[:, 0] == 3)
+    assert (X[empty, col["n_linked"]] > 0).mean() > 1.5 * (X[photon, col["n_linked"]] > 0).mean()
+    linked_photon = photon & (X[:, col["n_linked"]] > 0)
+    excess = X[:, col["excess_sigma"]]
+    assert np.median(excess[empty & (X[:, col["n_linked"]] > 0)]) < np.median(excess[linked_photon])
+    assert np.all((X[cluster, col["linked"]] > 0) == (X[cluster, col["n_linked"]] > 0))
+    assert np.all(X[cluster, col["reaches"]] == 0) and np.all(X[:, col["share"]] <= 1 + 1e-6)
+    with pytest.raises(ValueError, match="links.enabled needs"):
+        params(links={"enabled": True}, input_level="hits")

@@ -25,6 +25,7 @@ from .features import (
     element_kinematics,
     element_matrix,
 )
+from .links import LINK_COLUMNS, LinkParams, link_features
 from .shards import ShardBuffer, write_shard
 
 SPLITS = ("train", "val", "test")
@@ -60,7 +61,14 @@ class FileStager:
     """Stages one ROOT file into shards of one split."""
 
     def __init__(
-        self, config: FeatureConfig, level: str, tree: str, step_size: int, max_events: int, max_mb: float = 256.0
+        self,
+        config: FeatureConfig,
+        level: str,
+        tree: str,
+        step_size: int,
+        max_events: int,
+        max_mb: float = 256.0,
+        links: LinkParams | None = None,
     ) -> None:
         self.config = config
         self.level = level
@@ -69,6 +77,23 @@ class FileStager:
         self.max_events = max_events
         self.max_bytes = int(max_mb * 1e6)
         self.width = config.width(level)
+        self.links = links if links is not None and links.enabled else None
+        if self.links is not None:
+            from ..physics.detector_spec import DetectorSpec
+
+            self.detector = DetectorSpec.model_validate(self.links.detector)
+            self.feature_dict = config.model_dump(mode="json")
+
+    def _with_links(self, X: np.ndarray, K: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """X with the link features of every event appended (pipeline/data/links.py)."""
+        if self.links is None:
+            return X
+        extra = [
+            link_features(X[a:b], K[a:b], self.feature_dict, self.detector, self.links.link_distance_m)
+            for a, b in zip(offsets[:-1], offsets[1:], strict=True)
+        ]
+        columns = np.concatenate(extra) if extra else np.zeros((0, len(LINK_COLUMNS)), dtype=np.float32)
+        return np.concatenate([X, columns], axis=1)
 
     def required_branches(self) -> list[str]:
         names = ["event_id", "process_id"] + [branch("gen", f) for f in GEN_COLUMNS]
@@ -119,11 +144,13 @@ class FileStager:
         gen = np.stack(
             [ak.to_numpy(ak.flatten(chunk[branch("gen", f)])).astype(np.float32) for f in GEN_COLUMNS], axis=1
         )
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        K = np.concatenate(kinematics)[order]
         return {
-            "X": np.concatenate(rows)[order],
+            "X": self._with_links(np.concatenate(rows)[order], K, offsets),
             "Y": np.concatenate(targets)[order],
-            "K": np.concatenate(kinematics)[order],
-            "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "K": K,
+            "offsets": offsets,
             "gen": gen,
             "gen_offsets": np.concatenate([[0], np.cumsum(gen_counts)]).astype(np.int64),
             "event_id": ak.to_numpy(chunk["event_id"]).astype(np.int64),
@@ -185,7 +212,13 @@ def stage_files(
     config = params.features
     splits = assign_splits(files, params.split, params.seed)
     stager = FileStager(
-        config, params.input_level, params.tree, params.step_size, params.max_events_per_shard, params.max_shard_mb
+        config,
+        params.input_level,
+        params.tree,
+        params.step_size,
+        params.max_events_per_shard,
+        params.max_shard_mb,
+        params.links,
     )
     records_dir = out_dir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
@@ -233,8 +266,9 @@ def write_manifest_if_complete(files: list[Path], out_dir: Path, params) -> dict
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "input_level": params.input_level,
-        "width": params.features.width(params.input_level),
+        "width": params.features.width(params.input_level) + params.links.columns(),
         "features": params.features.model_dump(mode="json"),
+        "links": params.links.model_dump(mode="json"),
         "targets": list(TARGET_COLUMNS),
         "kinematics": list(KINEMATIC_COLUMNS),
         "gen_columns": list(GEN_COLUMNS),

@@ -217,7 +217,7 @@ def path_distance(start: np.ndarray, axis: np.ndarray, points: np.ndarray) -> np
     return np.where(along > -0.05, perp, np.inf)
 
 
-def _blocks(links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def block_labels(links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Connected components of the track-object link matrix: block id per track and per object."""
     n_t, n_o = links.shape
     t, o = np.nonzero(links)
@@ -295,7 +295,7 @@ def reconstruct(
     expected_t = np.where(hadron, p, np.where(cls == PC.MUON, mip, 0.0))
     sigma2_t = np.where(hadron, cfg.hadron_stochastic**2 * p, 0.0)
     if n_t and n_o:
-        block_t, block_o = _blocks(links)
+        block_t, block_o = block_labels(links)
         owned = links.any(axis=0)
         for b in np.unique(block_t[hadron]):
             members = np.flatnonzero(block_t == b)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from ...data.features import FeatureConfig
+from ...data.links import LinkParams
 from ...spec import Strict
 
 
@@ -23,6 +24,10 @@ class StageDataParams(Strict):
     features: FeatureConfig = Field(
         default_factory=FeatureConfig, description="Fields per element type and their normalisation."
     )
+    links: LinkParams = Field(
+        default_factory=LinkParams,
+        description="particle_flow, clusters level: track-cluster link features appended to every element row.",
+    )
     split: dict[Literal["train", "val", "test"], float] = Field(
         default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1},
         description="Fractions of the files per split (whole files, chosen by the seed).",
@@ -38,6 +43,12 @@ class StageDataParams(Strict):
     on_error: Literal["fail", "skip"] = Field(
         "fail", description="A bad input file fails the stage, or is quarantined and listed in the manifest."
     )
+
+    @model_validator(mode="after")
+    def _links_need_clusters(self) -> StageDataParams:
+        if self.links.enabled and (self.dataset != "particle_flow" or self.input_level != "clusters"):
+            raise ValueError("links.enabled needs dataset particle_flow at input_level clusters")
+        return self
 
     @field_validator("split")
     @classmethod
