@@ -135,3 +135,48 @@ def test_an_event_that_leaves_nothing_in_the_calorimeters_simulates_to_no_elemen
     event = simulate_event(particles, DetectorSpec(), np.random.default_rng(0), ("clusters", "hits"))
     assert [len(event[c]["energy"]) for c in ("cluster", "hit")] == [0, 0] and len(event["track"]["pt"]) == 0
     assert len(event["gen"]["pid"]) == 2
+
+
+def _brute_force_groups(voxels: np.ndarray, n_wrap: int) -> np.ndarray:
+    """Group per voxel (region, layer, i, j) from every pair's Chebyshev distance (26-connectivity,
+    i wrapping in region 0), numbered like scipy's connected_components on the sorted voxels."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    r, l, i, j = voxels.T  # noqa: E741
+    di = np.abs(i[:, None] - i[None, :])
+    di = np.where((r[:, None] == 0) & (r[None, :] == 0), np.minimum(di, n_wrap - di), di)
+    touch = (r[:, None] == r[None, :]) & (np.abs(l[:, None] - l[None, :]) <= 1) & (di <= 1)
+    touch &= np.abs(j[:, None] - j[None, :]) <= 1
+    a, b = np.nonzero(touch)
+    return connected_components(coo_matrix((np.ones(a.size), (a, b)), shape=(len(r), len(r))), directed=False)[1]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_voxel_groups_match_the_pairwise_definition(seed):
+    """The compiled union-find (forward-moving pointers, searches only across the barrel's wrap)
+    groups voxels exactly as linking every touching pair would."""
+    from pipeline.physics.voxel_links import voxel_groups, voxel_keys
+
+    rng = np.random.default_rng(seed)
+    n_wrap = 40
+    region = rng.integers(0, 3, 900)
+    voxels = np.stack(
+        [
+            region,
+            rng.integers(0, 6, 900),
+            np.where(region == 0, rng.integers(0, n_wrap, 900), rng.integers(-8, 8, 900)),
+            rng.integers(-6, 6, 900),
+        ],
+        axis=1,
+    )
+    voxels = np.unique(voxels, axis=0)  # sorted like their keys
+    keys = voxel_keys(*voxels.T)
+    assert np.all(np.diff(keys) > 0)
+    count, labels = voxel_groups(keys, 0, n_wrap)
+    expected = _brute_force_groups(voxels, n_wrap)
+    assert count == expected.max() + 1
+    np.testing.assert_array_equal(labels, expected)
+    # the wrap-around is exercised: some group spans i = 0 and i = n_wrap - 1 in the barrel
+    barrel = voxels[:, 0] == 0
+    assert set(labels[barrel & (voxels[:, 2] == 0)]) & set(labels[barrel & (voxels[:, 2] == n_wrap - 1)])

@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 
 from .calorimeter import BARREL, ECAL, HCAL, leading_particle
 from .detector_spec import CalorimeterSpec, DetectorSpec
+from .voxel_links import voxel_groups, voxel_keys
 
 CLUSTER_FIELDS = (
     "energy",
@@ -45,9 +46,6 @@ def connected_groups(pos: np.ndarray, link: float) -> tuple[int, np.ndarray]:
     return connected_components(graph, directed=False)
 
 
-_FORWARD = [(dl, di, dj) for dl in (-1, 0, 1) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (dl, di, dj) > (0, 0, 0)]
-
-
 def cell_groups(hits: dict[str, np.ndarray], cal: CalorimeterSpec) -> tuple[int, np.ndarray]:
     """(number of groups, group per hit) of one calorimeter's hits, linked through touching voxels
     of about half the link distance (26-connectivity; the barrel wraps around in phi)."""
@@ -58,30 +56,11 @@ def cell_groups(hits: dict[str, np.ndarray], cal: CalorimeterSpec) -> tuple[int,
     layers = max(1, round(0.5 * cal.link_distance / (cal.depth / cal.layers)))
     barrel = hits["region"] == BARREL
     n_phi = int(2 * np.pi * cal.barrel_radius / cal.cell_size)  # cells around the barrel
-    n_phi_voxels = -(-n_phi // cells)
-    vl = hits["layer"] // layers
     vi = np.where(barrel, np.mod(hits["cell_i"], n_phi), hits["cell_i"]) // cells
-    vj = hits["cell_j"] // cells
-
-    def key(region, l, i, j):  # noqa: E741 - layer, i, j of a voxel
-        return (((region * 64 + l) << 42) | ((i + (1 << 20)) << 21) | (j + (1 << 20))).astype(np.int64)
-
-    voxels, voxel_of_hit = np.unique(key(hits["region"], vl, vi, vj), return_inverse=True)
-    first = np.unique(voxel_of_hit, return_index=True)[1]
-    region, l0, i0, j0 = hits["region"][first], vl[first], vi[first], vj[first]
-    wrap = region == BARREL
-    src, dst = [np.arange(voxels.size)], [np.arange(voxels.size)]
-    for dl, di, dj in _FORWARD:
-        i1 = np.where(wrap, np.mod(i0 + di, n_phi_voxels), i0 + di)
-        neighbour = key(region, l0 + dl, i1, j0 + dj)
-        at = np.minimum(np.searchsorted(voxels, neighbour), voxels.size - 1)
-        found = (voxels[at] == neighbour) & (l0 + dl >= 0)
-        src.append(np.flatnonzero(found))
-        dst.append(at[found])
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(voxels.size, voxels.size))
-    n, labels = connected_components(graph, directed=False)
-    return n, labels[voxel_of_hit]
+    keys = voxel_keys(hits["region"], hits["layer"] // layers, vi, hits["cell_j"] // cells)
+    voxels, voxel_of_hit = np.unique(keys, return_inverse=True)
+    count, labels = voxel_groups(voxels, BARREL, -(-n_phi // cells))
+    return int(count), labels[voxel_of_hit]
 
 
 def _eta_phi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
