@@ -185,15 +185,22 @@ def _cell_key(head: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def _cell_index(pos: np.ndarray, region: np.ndarray, cal: CalorimeterSpec) -> tuple[np.ndarray, ...]:
-    """Cell indices (layer, i, j) of each deposit in one calorimeter."""
+    """Cell indices (layer, i, j) of each deposit in one calorimeter (each region's formula on
+    its own rows only)."""
     thickness = cal.depth / cal.layers
     barrel = region == BARREL
     x, y, z = pos[:, 0], pos[:, 1], pos[:, 2]
-    depth = np.where(barrel, np.hypot(x, y) - cal.barrel_radius, np.abs(z) - cal.endcap_z)
+    depth, i_len, j_len = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    xb, yb = x[barrel], y[barrel]
+    depth[barrel] = np.hypot(xb, yb) - cal.barrel_radius
+    i_len[barrel] = np.arctan2(yb, xb) * cal.barrel_radius
+    j_len[barrel] = z[barrel]
+    endcap = ~barrel
+    depth[endcap] = np.abs(z[endcap]) - cal.endcap_z
+    i_len[endcap] = x[endcap]
+    j_len[endcap] = y[endcap]
     layer = np.clip(np.floor(depth / thickness), 0, cal.layers - 1).astype(np.int64)
-    i = np.floor(np.where(barrel, np.arctan2(y, x) * cal.barrel_radius, x) / cal.cell_size).astype(np.int64)
-    j = np.floor(np.where(barrel, z, y) / cal.cell_size).astype(np.int64)
-    return layer, i, j
+    return layer, np.floor(i_len / cal.cell_size).astype(np.int64), np.floor(j_len / cal.cell_size).astype(np.int64)
 
 
 def _cell_centre(layer, i, j, region, cal: CalorimeterSpec) -> np.ndarray:
@@ -201,13 +208,21 @@ def _cell_centre(layer, i, j, region, cal: CalorimeterSpec) -> np.ndarray:
     thickness = cal.depth / cal.layers
     barrel = region == BARREL
     centre_depth = (layer + 0.5) * thickness
-    phi_c = (i + 0.5) * cal.cell_size / cal.barrel_radius
-    rc = cal.barrel_radius + centre_depth
-    x = np.where(barrel, rc * np.cos(phi_c), (i + 0.5) * cal.cell_size)
-    y = np.where(barrel, rc * np.sin(phi_c), (j + 0.5) * cal.cell_size)
-    side = np.where(region == ENDCAP_NEG, -1.0, 1.0)
-    z = np.where(barrel, (j + 0.5) * cal.cell_size, side * (cal.endcap_z + centre_depth))
-    return np.stack([x, y, z], axis=1)
+    out = np.empty((layer.size, 3))
+    phi_c = (i[barrel] + 0.5) * cal.cell_size / cal.barrel_radius
+    rc = cal.barrel_radius + centre_depth[barrel]
+    out[barrel] = np.stack([rc * np.cos(phi_c), rc * np.sin(phi_c), (j[barrel] + 0.5) * cal.cell_size], axis=1)
+    endcap = ~barrel
+    side = np.where(region[endcap] == ENDCAP_NEG, -1.0, 1.0)
+    out[endcap] = np.stack(
+        [
+            (i[endcap] + 0.5) * cal.cell_size,
+            (j[endcap] + 0.5) * cal.cell_size,
+            side * (cal.endcap_z + centre_depth[endcap]),
+        ],
+        axis=1,
+    )
+    return out
 
 
 def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -254,7 +269,7 @@ def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[st
     for s_, cal in ((ECAL, spec.ecal), (HCAL, spec.hcal)):
         sel = sub == s_
         pos[sel] = _cell_centre(layer[sel], cell_i[sel], cell_j[sel], region[sel], cal)
-    r = np.linalg.norm(pos, axis=1)
+    r = np.sqrt(pos[:, 0] ** 2 + pos[:, 1] ** 2 + pos[:, 2] ** 2)
     hits = {
         "energy": energy[keep],
         "x": pos[:, 0],

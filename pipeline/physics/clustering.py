@@ -76,9 +76,10 @@ def _nearest_in_eta_phi(eta, phi, query_eta, query_phi) -> tuple[np.ndarray, np.
     return tree.query(np.stack([query_eta, np.cos(query_phi), np.sin(query_phi)], axis=1))
 
 
-def _weighted(labels: np.ndarray, n: int, w: np.ndarray, values: np.ndarray) -> np.ndarray:
-    total = np.bincount(labels, weights=w, minlength=n)
-    return np.bincount(labels, weights=w * values, minlength=n) / np.maximum(total, 1e-12)
+def _weighted(labels: np.ndarray, n: int, w: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
+    """The w-weighted mean of each of `values` per label (one sum of the weights for all)."""
+    total = np.maximum(np.bincount(labels, weights=w, minlength=n), 1e-12)
+    return [np.bincount(labels, weights=w * v, minlength=n) / total for v in values]
 
 
 def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: DetectorSpec) -> np.ndarray:
@@ -86,7 +87,7 @@ def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: Det
     n = int(labels.max()) + 1
     e = hits["energy"]
     energy = np.bincount(labels, weights=e, minlength=n)
-    cx, cy, cz = (_weighted(labels, n, e, hits[k]) for k in ("x", "y", "z"))
+    cx, cy, cz = _weighted(labels, n, e, hits["x"], hits["y"], hits["z"])
     eta, phi = _eta_phi(cx, cy, cz)
     seeds = np.flatnonzero(energy >= spec.fragment_energy)
     fragments = np.flatnonzero(energy < spec.fragment_energy)
@@ -115,7 +116,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
 
     # Join each HCAL cluster to the closest ECAL cluster in (eta, phi), if close enough.
     if offset:
-        cx, cy, cz = (_weighted(labels, offset, e, hits[k]) for k in ("x", "y", "z"))
+        cx, cy, cz = _weighted(labels, offset, e, hits["x"], hits["y"], hits["z"])
         eta, phi = _eta_phi(cx, cy, cz)
         ecal_ids = np.flatnonzero(sub_of_label == ECAL)
         hcal_ids = np.flatnonzero(sub_of_label == HCAL)
@@ -128,7 +129,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
         labels = _absorb_fragments(labels, hits, spec)
     n = int(labels.max()) + 1 if n_hits else 0
 
-    x, y, z = (_weighted(labels, n, e, hits[k]) for k in ("x", "y", "z"))
+    x, y, z = _weighted(labels, n, e, hits["x"], hits["y"], hits["z"])
     eta, phi = _eta_phi(x, y, z)
     clusters = {
         "energy": np.bincount(labels, weights=e, minlength=n),
@@ -141,8 +142,8 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
         "phi": phi,
         "nhits": np.bincount(labels, minlength=n),
     }
-    for axis, centre in (("x", x), ("y", y), ("z", z)):
-        var = _weighted(labels, n, e, (hits[axis] - centre[labels]) ** 2)
+    variances = _weighted(labels, n, e, *((hits[a] - c[labels]) ** 2 for a, c in (("x", x), ("y", y), ("z", z))))
+    for axis, var in zip("xyz", variances, strict=True):
         clusters[f"sigma_{axis}"] = np.sqrt(np.maximum(var, 0))
 
     # Contributions per (cluster, particle), summed over the cluster's hits.
