@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from .detector_spec import CalorimeterSpec, DetectorSpec
-from .grouping import best_per_group, starts_of_runs
+from .grouping import best_per_group
 from .kinematics import ParticleClass as PC
 from .kinematics import cos_theta, particle_class, pt_eta_phi
 from .tracker import helix_radius
+from .voxel_links import sorted_runs
 
 HIT_FIELDS = ("energy", "x", "y", "z", "eta", "phi", "layer", "subdetector", "gen_index")
 ECAL, HCAL = 0, 1
@@ -239,23 +240,14 @@ def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[st
     # One sort of (cell, particle) keys gives both the cells and each particle's share of them.
     pair = (keys << _OWNER_BITS) | spots["owner"]
     order = np.argsort(pair)
-    pair = pair[order]
-    new_pair = starts_of_runs(pair)
-    cell_sorted = pair >> _OWNER_BITS
-    new_cell = starts_of_runs(cell_sorted)
-    pair_id, cell_id = np.cumsum(new_pair) - 1, np.cumsum(new_cell) - 1
-    e_sorted = spots["energy"][order]
-    cell_keys = cell_sorted[new_cell]
-    energy = np.bincount(cell_id, weights=e_sorted, minlength=cell_keys.size)
+    cell_keys, energy, contrib_cell, contrib_particle, contrib_e = sorted_runs(
+        pair[order], spots["energy"][order], _OWNER_BITS
+    )
     head = cell_keys >> _HEAD_SHIFT
     sub, region, layer = head // 128 // 3, head // 128 % 3, head % 128
     threshold = np.where(sub == ECAL, spec.ecal.hit_threshold, spec.hcal.hit_threshold)
     keep = energy >= threshold
     new_index = np.cumsum(keep) - 1
-
-    contrib_e = np.bincount(pair_id, weights=e_sorted, minlength=int(new_pair.sum()))
-    contrib_cell = cell_id[new_pair]
-    contrib_particle = (pair[new_pair] & ((1 << _OWNER_BITS) - 1)).astype(np.int64)
     kept = keep[contrib_cell]
     contributions = {
         "element": new_index[contrib_cell[kept]],

@@ -5,13 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def starts_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
-    """True where a run of equal keys begins (empty for an empty array)."""
-    starts = np.ones(sorted_keys.size, dtype=bool)
-    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    return starts
-
-
 def best_per_group(groups: np.ndarray, values: np.ndarray, weights: np.ndarray, n_groups: int) -> np.ndarray:
     """For each group id in [0, n_groups), the value with the largest weight (-1 if the group is empty)."""
     out = np.full(n_groups, -1, dtype=np.int64)

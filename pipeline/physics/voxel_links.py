@@ -97,3 +97,31 @@ def voxel_groups(keys, wrap_region, n_wrap):
             count += 1
         label[v] = label[root]
     return count, label
+
+
+@njit(cache=True)
+def sorted_runs(pairs, energy, owner_bits):
+    """Runs of equal (cell << owner_bits | particle) keys, already sorted, with their energies:
+    (cell key per cell, energy per cell, cell per (cell, particle) pair, particle per pair,
+    energy per pair). Sums run in input order, as np.bincount's do."""
+    n = pairs.size
+    cells = np.empty(n, dtype=np.int64)
+    cell_energy = np.zeros(n)
+    pair_cell = np.empty(n, dtype=np.int64)
+    pair_particle = np.empty(n, dtype=np.int64)
+    pair_energy = np.zeros(n)
+    mask = (1 << owner_bits) - 1
+    n_cells = n_pairs = 0
+    for k in range(n):
+        key = pairs[k]
+        if k == 0 or key != pairs[k - 1]:
+            cell = key >> owner_bits
+            if n_cells == 0 or cells[n_cells - 1] != cell:
+                cells[n_cells] = cell
+                n_cells += 1
+            pair_cell[n_pairs] = n_cells - 1
+            pair_particle[n_pairs] = key & mask
+            n_pairs += 1
+        cell_energy[n_cells - 1] += energy[k]
+        pair_energy[n_pairs - 1] += energy[k]
+    return cells[:n_cells], cell_energy[:n_cells], pair_cell[:n_pairs], pair_particle[:n_pairs], pair_energy[:n_pairs]
