@@ -169,8 +169,12 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
     frame = np.stack([axes, e1, e2], axis=1).astype(np.float32)  # (particles, 3 directions, 3)
     alpha = rng.random(owner.size, dtype=np.float32) * np.float32(2 * np.pi)
     lateral = lateral.astype(np.float32)
-    local = np.stack([d.astype(np.float32), lateral * np.cos(alpha), lateral * np.sin(alpha)], axis=1)
-    pos = np.nan_to_num(hit["pos"]).astype(np.float32)[owner] + np.einsum("nk,nkc->nc", local, frame[owner])
+    local = (d.astype(np.float32), lateral * np.cos(alpha), lateral * np.sin(alpha))
+    start = np.nan_to_num(hit["pos"]).astype(np.float32)
+    pos = np.empty((owner.size, 3), dtype=np.float32)
+    for c in range(3):  # start + sum over the three directions, one coordinate at a time
+        step = local[0] * frame[owner, 0, c] + local[1] * frame[owner, 1, c] + local[2] * frame[owner, 2, c]
+        pos[:, c] = start[owner, c] + step
     return {"owner": owner, "sub": sub, "pos": pos, "energy": e, "region": hit["region"][owner]}
 
 
