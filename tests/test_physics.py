@@ -180,3 +180,20 @@ def test_voxel_groups_match_the_pairwise_definition(seed):
     # the wrap-around is exercised: some group spans i = 0 and i = n_wrap - 1 in the barrel
     barrel = voxels[:, 0] == 0
     assert set(labels[barrel & (voxels[:, 2] == 0)]) & set(labels[barrel & (voxels[:, 2] == n_wrap - 1)])
+
+
+def test_sorted_runs_sum_cells_and_contributions_like_bincount():
+    from pipeline.physics.voxel_links import sorted_runs
+
+    rng = np.random.default_rng(3)
+    cells, particles = rng.integers(0, 50, 2000), rng.integers(0, 7, 2000)
+    pairs = np.sort((cells << 16) | particles)
+    energy = rng.random(2000)
+    keys, cell_e, pair_cell, pair_particle, pair_e = sorted_runs(pairs, energy, 16)
+    unique_pairs, pair_of = np.unique(pairs, return_inverse=True)
+    unique_cells, cell_of = np.unique(pairs >> 16, return_inverse=True)
+    np.testing.assert_array_equal(keys, unique_cells)
+    np.testing.assert_array_equal(cell_e, np.bincount(cell_of, weights=energy))  # same order, same sums
+    np.testing.assert_array_equal(pair_e, np.bincount(pair_of, weights=energy))
+    np.testing.assert_array_equal(pair_particle, unique_pairs & 0xFFFF)
+    np.testing.assert_array_equal(unique_cells[pair_cell], unique_pairs >> 16)
