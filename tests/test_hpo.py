@@ -124,6 +124,41 @@ def test_asha_search_errors_a_diverging_trial_and_hands_its_best_to_train(tmp_pa
     assert f"initial weights from {best['weights']}" in train_log
 
 
+def test_search_on_a_task_metric_compares_trials_with_different_loss_weights(tmp_path, manifest):
+    """The weighted val_loss grows with the weights a trial tries; `val_loss_unweighted` (the
+    default loss, every head weighted 1) does not: the search decides on it, and the best
+    trial's exported weights are its best epoch by that metric."""
+    space = {"optimizer.lr": {"loguniform": [1.0e-3, 1.0e-2]}, "loss.weights.energy": {"choice": [1.0, 30.0]}}
+    stage = hpo_stage(manifest, "asha", search_space=space, metric="val_loss_unweighted", num_samples=4)
+    stage["params"]["train"]["model"] = dict(TINY_GNN)
+    train = {
+        "kind": "train",
+        "needs": ["hpo"],
+        "params": {
+            "model": dict(TINY_GNN),
+            "data": str(manifest),
+            "epochs": 1,
+            "batch_size": 4,
+            "init_from": "hpo_best",
+        },
+        "resources": {"time": "00:20:00"},
+    }
+    workflow = {"name": "unweighted", "stages": {"hpo": stage, "train": train}}
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    campaign = tmp_path / "campaigns" / "unweighted"
+    rows = trials_csv(campaign)
+    assert len(rows) == 4 and all(r["val_loss_unweighted_best"] for r in rows)
+    heavy = [r for r in rows if float(r["loss.weights.energy"]) == 30.0]
+    light = [r for r in rows if float(r["loss.weights.energy"]) == 1.0]
+    assert heavy and light, rows  # both weights were tried (seeded)
+    best = json.loads((campaign / "stages" / "hpo" / "outputs" / "best.json").read_text())
+    assert best["val_loss_unweighted"] == pytest.approx(min(float(r["val_loss_unweighted_best"]) for r in rows))
+    assert Path(best["weights"]).is_file()
+    summary = json.loads((campaign / "stages" / "train" / "result.json").read_text())
+    assert summary["hpo_trial"] == best["trial_id"]
+
+
 def _finished_trials(campaign: Path, max_t: int) -> set[str]:
     finished = set()
     for latest in (campaign / "stages" / "hpo" / "trials").glob("*/checkpoints/LATEST.json"):

@@ -41,7 +41,11 @@ def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: 
         history = [
             {
                 "epoch": int(row["training_iteration"]),
-                **{k: row.get(k) for k in ("val_loss", "train_loss", "step", "reported_at") if _finite(row.get(k))},
+                **{
+                    k: v
+                    for k, v in row.items()
+                    if (k in ("train_loss", "step", "reported_at") or k.startswith("val_")) and _finite(v)
+                },
             }
             for row in rows
         ]
@@ -135,7 +139,7 @@ def write_best(records: list[dict], stage_dir: Path, setup: Any, metric: str, mo
         "weights": None,
     }
     source = trial_dir / "outputs" / "best_model.pt"
-    if metric == "val_loss" and source.exists():
+    if source.exists():  # a trial exports its best weights by the search's metric
         target = stage_dir / "outputs" / "best"
         target.mkdir(parents=True, exist_ok=True)
         with atomic_path(target / "model.pt") as tmp:

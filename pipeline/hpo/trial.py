@@ -41,6 +41,8 @@ class TrialSetup:
     base_train: dict[str, Any]
     max_t: int
     ranks: int
+    metric: str = "val_loss"  # what the search decides on: a trial exports its best weights by it
+    mode: str = "min"
 
 
 def free_port() -> int:
@@ -99,13 +101,20 @@ def _task(rank: int, world: int, port: int):
     )
 
 
-def _trainer(ctx, trial_id: str, port: int, report):
-    """The trial's Trainer on this rank (`ctx` from trial_context) with its own rendezvous."""
+def _trainer(ctx, trial_id: str, port: int, report, setup: TrialSetup | None = None):
+    """The trial's Trainer on this rank (`ctx` from trial_context) with its own rendezvous. Rank 0
+    (given the setup) exports its best weights by the search's metric, counting the epochs it
+    reported before a resume."""
     from ..training.trainer import Trainer, TrialMode
 
     logdir = ctx.tensorboard_dir / "hpo" / trial_id
     task = _task(ctx.rank, ctx.world_size, port)
-    return Trainer(ctx, ctx.params, task=task, trial=TrialMode(logdir, report))
+    mode = TrialMode(logdir, report)
+    if setup is not None:
+        earlier = [r[setup.metric] for r in _reports(ctx.stage_dir / REPORTS) if r.get(setup.metric) is not None]
+        best = (min if setup.mode == "min" else max)(earlier) if earlier else None
+        mode = TrialMode(logdir, report, setup.metric, setup.mode, best)
+    return Trainer(ctx, ctx.params, task=task, trial=mode)
 
 
 def _reports(path: Path) -> list[dict[str, Any]]:
@@ -218,7 +227,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     atomic_write_json(ctx.stage_dir / "config.json", config)
     try:
         try:
-            _trainer(ctx, trial_id, port, report).fit()
+            _trainer(ctx, trial_id, port, report, setup).fit()
         except (NonFiniteLoss, torch.OutOfMemoryError, MemoryError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             ctx.log(f"trial failed: {reason}")

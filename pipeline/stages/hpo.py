@@ -109,7 +109,7 @@ class HpoStage(Stage):
 
         ctx, p = self.ctx, self.params
         resources, gpus, ranks = self.trial_resources()
-        setup = TrialSetup(str(ctx.campaign_dir), ctx.stage, p.train, p.max_t, ranks)
+        setup = TrialSetup(str(ctx.campaign_dir), ctx.stage, p.train, p.max_t, ranks, p.metric, p.mode)
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
         os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = str(p.ray.state_every_s)
         storage = ctx.stage_dir / "tune"

@@ -37,5 +37,17 @@ class ParticleFlowTask:
         return mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], config)
 
     @staticmethod
+    def validation_metrics(kept: list[tuple[dict, dict]]) -> dict[str, float]:
+        """`loss_unweighted`: the default loss (focal classification, Huber regression, every
+        head weighted 1) over this rank's validation events. Unlike val_loss it does not move
+        with the loss settings a search tries, so trials with different head weights compare."""
+        total = events = 0.0
+        for out, batch in kept:
+            loss, _ = mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], LossConfig())
+            n = int(batch["X"].shape[0])
+            total, events = total + float(loss) * n, events + n
+        return {"loss_unweighted": total / max(events, 1)}
+
+    @staticmethod
     def events(batch: dict[str, torch.Tensor]) -> int:
         return int(batch["X"].shape[0])

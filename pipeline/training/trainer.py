@@ -50,6 +50,9 @@ class TrialMode:
 
     tb_logdir: Path
     report: Callable[[dict[str, Any]], None] | None = None
+    metric: str = "val_loss"  # the search's metric: the exported best weights are the best by it
+    mode: str = "min"
+    best: float | None = None  # its best value in the epochs reported before a resume
 
 
 HPARAM_SECTIONS = ("model", "optimizer", "schedule", "loss")
@@ -323,7 +326,6 @@ class Trainer:
         val_loss, metrics = (None, {})
         if self.params.validation:
             val_loss, metrics = self.validate(run.engine, run.val, run.loss_config)
-        improved = val_loss is not None and val_loss < run.best
         run.last_val = val_loss
         if val_loss is not None:
             run.best = min(run.best, val_loss)
@@ -339,12 +341,14 @@ class Trainer:
         tag = self._save(run.engine, run.step, run.epoch, 0, metric=val_loss)
         if self.trial is None:
             return
-        if improved:
+        train_loss = run.epoch_loss / run.epoch_batches if run.epoch_batches else None
+        report = {"epoch": run.epoch, "step": run.step, "val_loss": val_loss, "train_loss": train_loss}
+        report |= {f"val_{name}": value for name, value in metrics.items()}  # searchable metrics
+        score, best = report.get(self.trial.metric), self.trial.best
+        if score is not None and (best is None or (score < best if self.trial.mode == "min" else score > best)):
+            self.trial.best = score
             self._export(run.engine, run.model_config, name="best_model")
         if self.trial.report is not None:
-            train_loss = run.epoch_loss / run.epoch_batches if run.epoch_batches else None
-            report = {"epoch": run.epoch, "step": run.step, "val_loss": val_loss, "train_loss": train_loss}
-            report |= {f"val_{name}": value for name, value in metrics.items()}  # searchable metrics
             self.trial.report({**report, "checkpoint_tag": tag})
 
     def _summary(self, run: _Run) -> dict[str, Any]:

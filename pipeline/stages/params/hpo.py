@@ -35,7 +35,12 @@ class HpoParams(Strict):
     points: list[dict[str, Any]] = Field(
         default_factory=list, description="Given configurations (dotted keys) evaluated before sampling."
     )
-    metric: Literal["val_loss", "train_loss"] = Field("val_loss", description="Metric reported every epoch.")
+    metric: str = Field(
+        "val_loss",
+        pattern=r"^(val_loss|train_loss|val_[a-z0-9_]+)$",
+        description="Metric the search decides on: val_loss, train_loss, or val_<name> for a validation metric "
+        "of the task (particle_flow: val_loss_unweighted; jet_classification: val_accuracy, val_auc).",
+    )
     mode: Literal["min", "max"] = Field("min", description="Whether the metric is minimised or maximised.")
     num_samples: PositiveInt = Field(8, description="Trials in total.")
     max_t: PositiveInt = Field(8, description="Epochs of a trial that is never stopped (the full budget).")
