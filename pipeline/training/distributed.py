@@ -22,7 +22,9 @@ def export_env(deepspeed_accelerator: str, task: launch_env.TaskEnv | None = Non
         LOCAL_RANK=str(task.local_rank),
         LOCAL_WORLD_SIZE=str(task.local_world_size),
         MASTER_ADDR=task.master_addr(),
-        MASTER_PORT=str(task.master_port),
+        # one rank needs no agreed port: 0 lets the OS pick a free one at bind time, where a port
+        # chosen free beforehand can be taken in between (EADDRINUSE beside other jobs)
+        MASTER_PORT="0" if task.world_size == 1 else str(task.master_port),
         DS_ACCELERATOR=deepspeed_accelerator,
     )
     return task
