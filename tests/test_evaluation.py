@@ -250,3 +250,36 @@ def test_paired_bootstrap_a_source_against_itself_differs_by_exactly_zero_and_a_
     assert smeared["significant"] and smeared["interval"][0] > 0
     # pairing: the difference is known better than either resolution on its own
     assert smeared["err"] < np.hypot(*(estimates[s]["jet_pt_resolution"].error for s in ("baseline", "smeared")))
+
+
+def test_models_are_also_compared_with_a_model_reference_paired_per_event():
+    """`model_reference`: the searched configuration against the default one, with one paired
+    error, besides every source's difference to the baseline."""
+    from pipeline.evaluation import comparison, report
+
+    rng = np.random.default_rng(8)
+    gen = gen_events(300, rng)
+    truth = [candidates.from_gen(g) for g in gen]
+
+    def smeared(sigma: float) -> list[np.ndarray]:
+        out = []
+        for t in truth:
+            t = t.copy()
+            t[:, 2] *= 1 + sigma * rng.standard_normal(len(t))
+            out.append(t)
+        return out
+
+    sources = {"searched": smeared(0.03), "default": smeared(0.08), "baseline": smeared(0.12)}
+    settings = comparison.Settings(metrics.JetConfig(), metrics.Binning(), 100, 0)
+    out, _ = comparison.compare(sources, gen, truth, [0] * len(gen), ["ee_tt"], settings, "default")
+    assert out["differences"]["reference"] == "baseline" and set(out["differences"]["sources"]) == {
+        "searched",
+        "default",
+    }
+    model = out["model_differences"]
+    assert model["reference"] == "default" and set(model["sources"]) == {"searched"}
+    gain = model["sources"]["searched"]["jet_pt_resolution"]
+    expected = out["sources"]["searched"]["jets"]["pt_response"]["resolution"]
+    expected -= out["sources"]["default"]["jets"]["pt_response"]["resolution"]
+    assert gain["value"] == pytest.approx(expected) and gain["significant"] and gain["value"] < 0
+    assert "Paired differences to default" in report.table_text(out)

@@ -47,8 +47,11 @@ def compare(
     process_ids: list[int],
     process_names: list[str],
     settings: Settings,
+    model_reference: str | None = None,
 ) -> tuple[dict, dict]:
-    """(metrics JSON, per-source distributions for the plots) of every source on the same events."""
+    """(metrics JSON, per-source distributions for the plots) of every source on the same events.
+    With `model_reference` (one of the models), the other models' paired differences to it too
+    (`model_differences`): a searched configuration against the default one, with one error."""
     rs = EventResampler(len(gen), settings.bootstrap, np.random.default_rng(settings.seed))
     gen_tables = [candidates.from_gen(g) for g in gen]
     gen_jets = metrics.cluster_jets(gen_tables, settings.jets)
@@ -76,5 +79,11 @@ def compare(
         }
     if REFERENCE in estimates:
         out["differences"] = {"reference": REFERENCE, "sources": metrics.paired_differences(estimates, REFERENCE)}
+    if model_reference is not None:
+        models = {k: v for k, v in estimates.items() if k not in REFERENCE_SOURCES}
+        out["model_differences"] = {
+            "reference": model_reference,
+            "sources": metrics.paired_differences(models, model_reference),
+        }
     out["descriptions"] = {k: v for k, v in SOURCE_DESCRIPTIONS.items() if k in sources}
     return out, distributions

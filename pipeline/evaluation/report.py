@@ -82,9 +82,10 @@ DIFFERENCE_ROWS = (
 )
 
 
-def difference_rows(metrics: dict) -> list[tuple[str, dict[str, str]]]:
-    """Paired differences source - reference; '*' marks those whose 95% interval excludes zero."""
-    diffs = metrics.get("differences")
+def difference_rows(metrics: dict, key: str = "differences") -> list[tuple[str, dict[str, str]]]:
+    """Paired differences source - reference (`differences`: to the baseline; `model_differences`:
+    to a model); '*' marks those whose 95% interval excludes zero."""
+    diffs = metrics.get(key)
     if not diffs:
         return []
     sources = diffs["sources"]
@@ -124,11 +125,12 @@ def _table(rows: list[tuple[str, dict[str, str]]], sources: list[str]) -> str:
 
 def table_text(metrics: dict) -> str:
     text = _table(summary_rows(metrics), ordered(metrics["sources"]))
-    rows = difference_rows(metrics)
-    if rows:
-        reference = metrics["differences"]["reference"]
-        text += f"\n\nPaired differences to {reference} (per-event bootstrap; * = 95% interval excludes 0):\n"
-        text += _table(rows, ordered(metrics["differences"]["sources"]))
+    for key in ("differences", "model_differences"):
+        rows = difference_rows(metrics, key)
+        if rows:
+            reference = metrics[key]["reference"]
+            text += f"\n\nPaired differences to {reference} (per-event bootstrap; * = 95% interval excludes 0):\n"
+            text += _table(rows, ordered(metrics[key]["sources"]))
     return text
 
 
@@ -161,18 +163,19 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
     ]
     lines += [f"- `{name}`: {text}" for name, text in metrics.get("descriptions", {}).items()]
     lines += [""] + _markdown_table(summary_rows(metrics), sources)
-    rows = difference_rows(metrics)
-    if rows:
-        reference = metrics["differences"]["reference"]
-        lines += [
-            "",
-            f"## Paired differences to `{reference}`",
-            "",
-            "Source minus reference, per-event bootstrap error; `*`: the 95% interval excludes zero "
-            "(a significant difference). Negative resolution differences are improvements.",
-            "",
-            *_markdown_table(rows, ordered(metrics["differences"]["sources"])),
-        ]
+    for key in ("differences", "model_differences"):
+        rows = difference_rows(metrics, key)
+        if rows:
+            reference = metrics[key]["reference"]
+            lines += [
+                "",
+                f"## Paired differences to `{reference}`",
+                "",
+                "Source minus reference, per-event bootstrap error; `*`: the 95% interval excludes zero "
+                "(a significant difference). Negative resolution differences are improvements.",
+                "",
+                *_markdown_table(rows, ordered(metrics[key]["sources"])),
+            ]
     lines += ["", "## Timing", ""]
     for source, t in metrics["timing"].items():
         lines.append(f"- {source}: {t['ms_per_event']:.3f} ms/event")

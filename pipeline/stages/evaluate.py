@@ -120,7 +120,12 @@ class EvaluateStage(Stage):
         began = time.perf_counter()
         truth = sources["element-truth"]
         names = events.manifest.get("processes", [])
-        out, distributions = comparison.compare(sources, events.gen, truth, events.process_id, names, settings)
+        if p.model_reference is not None and p.model_reference not in sources:
+            models = [s for s in sources if s not in comparison.REFERENCE_SOURCES]
+            raise ValueError(f"params.model_reference: {p.model_reference!r} is not an evaluated model ({models})")
+        out, distributions = comparison.compare(
+            sources, events.gen, truth, events.process_id, names, settings, p.model_reference
+        )
         out |= {
             "events": len(events),
             "split": p.split,

@@ -58,6 +58,11 @@ class EvaluateParams(Strict):
         default_factory=list,
         description="Upstream train or hpo stages whose models are evaluated (default: every one in needs).",
     )
+    model_reference: str | None = Field(
+        None,
+        description="Particle flow: a model source (e.g. train_default) the other models are also compared with, "
+        "paired per event, besides the baseline.",
+    )
     data: str | None = Field(None, description="manifest.json; default: the upstream stage_data's.")
     split: Literal["test", "val", "train"] = Field("test", description="Split evaluated.")
     max_events: PositiveInt | None = Field(
