@@ -45,6 +45,26 @@ def hpo_stage(manifest: Path, algorithm: str, **params) -> dict:
     return {"kind": "hpo", "params": {**base, **params}, "resources": {"cpus_per_task": 2, "time": "00:20:00"}}
 
 
+def search_then_train(tmp_path: Path, manifest: Path, name: str, stage: dict) -> Path:
+    """Submit the hpo stage and a train that starts from its best trial; wait; the campaign."""
+    train = {
+        "kind": "train",
+        "needs": ["hpo"],
+        "params": {
+            "model": dict(TINY_GNN),
+            "data": str(manifest),
+            "epochs": 1,
+            "batch_size": 4,
+            "init_from": "hpo_best",
+        },
+        "resources": {"time": "00:20:00"},
+    }
+    workflow = {"name": name, "stages": {"hpo": stage, "train": train}}
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path / "campaigns" / name
+
+
 def trials_csv(campaign: Path) -> list[dict]:
     with open(campaign / "stages" / "hpo" / "outputs" / "trials.csv") as handle:
         return list(csv.DictReader(handle))
@@ -79,22 +99,7 @@ def test_invalid_search_spaces_are_refused_at_submit_with_the_key(tmp_path, mani
 
 def test_asha_search_errors_a_diverging_trial_and_hands_its_best_to_train(tmp_path, manifest):
     stage = hpo_stage(manifest, "asha", points=[{"optimizer.lr": 1.0e30, "model.kind": "gnn_lsh", "model.width": 16}])
-    train = {
-        "kind": "train",
-        "needs": ["hpo"],
-        "params": {
-            "model": dict(TINY_GNN),
-            "data": str(manifest),
-            "epochs": 1,
-            "batch_size": 4,
-            "init_from": "hpo_best",
-        },
-        "resources": {"time": "00:20:00"},
-    }
-    workflow = {"name": "asha", "stages": {"hpo": stage, "train": train}}
-    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    campaign = tmp_path / "campaigns" / "asha"
+    campaign = search_then_train(tmp_path, manifest, "asha", stage)
 
     rows = trials_csv(campaign)
     assert len(rows) == 6
@@ -126,27 +131,11 @@ def test_asha_search_errors_a_diverging_trial_and_hands_its_best_to_train(tmp_pa
 
 def test_search_on_a_task_metric_compares_trials_with_different_loss_weights(tmp_path, manifest):
     """The weighted val_loss grows with the weights a trial tries; `val_loss_unweighted` (the
-    default loss, every head weighted 1) does not: the search decides on it, and the best
-    trial's exported weights are its best epoch by that metric."""
+    default loss, every head weighted 1) does not: the search decides on it, names the trial best
+    by it, and a downstream train starts from that trial's exported weights."""
     space = {"optimizer.lr": {"loguniform": [1.0e-3, 1.0e-2]}, "loss.weights.energy": {"choice": [1.0, 30.0]}}
     stage = hpo_stage(manifest, "asha", search_space=space, metric="val_loss_unweighted", num_samples=4)
-    stage["params"]["train"]["model"] = dict(TINY_GNN)
-    train = {
-        "kind": "train",
-        "needs": ["hpo"],
-        "params": {
-            "model": dict(TINY_GNN),
-            "data": str(manifest),
-            "epochs": 1,
-            "batch_size": 4,
-            "init_from": "hpo_best",
-        },
-        "resources": {"time": "00:20:00"},
-    }
-    workflow = {"name": "unweighted", "stages": {"hpo": stage, "train": train}}
-    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    campaign = tmp_path / "campaigns" / "unweighted"
+    campaign = search_then_train(tmp_path, manifest, "unweighted", stage)
     rows = trials_csv(campaign)
     assert len(rows) == 4 and all(r["val_loss_unweighted_best"] for r in rows)
     heavy = [r for r in rows if float(r["loss.weights.energy"]) == 30.0]
@@ -157,6 +146,8 @@ def test_search_on_a_task_metric_compares_trials_with_different_loss_weights(tmp
     assert Path(best["weights"]).is_file()
     summary = json.loads((campaign / "stages" / "train" / "result.json").read_text())
     assert summary["hpo_trial"] == best["trial_id"]
+    train_log = (campaign / "stages" / "train" / "logs" / "stage.log").read_text()
+    assert f"initial weights from {best['weights']}" in train_log
 
 
 def _finished_trials(campaign: Path, max_t: int) -> set[str]:
