@@ -108,6 +108,9 @@ class EvaluateStage(Stage):
             from .evaluate_jets import evaluate_jets
 
             return evaluate_jets(self)
+        if p.model_reference is not None and p.model_reference not in self.model_files():
+            models = sorted(self.model_files())
+            raise ValueError(f"params.model_reference: {p.model_reference!r} is not an evaluated model ({models})")
         events = inference.load_events(self.manifest, p.split, p.max_events)
         ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {self.manifest} [{p.split}]")
         sources, timing = self.sources(events)
@@ -120,9 +123,6 @@ class EvaluateStage(Stage):
         began = time.perf_counter()
         truth = sources["element-truth"]
         names = events.manifest.get("processes", [])
-        if p.model_reference is not None and p.model_reference not in sources:
-            models = [s for s in sources if s not in comparison.REFERENCE_SOURCES]
-            raise ValueError(f"params.model_reference: {p.model_reference!r} is not an evaluated model ({models})")
         out, distributions = comparison.compare(
             sources, events.gen, truth, events.process_id, names, settings, p.model_reference
         )
