@@ -222,7 +222,7 @@ def test_requeue_signal_on_slurm_resumes_exactly(devcluster, tmp_path, manifest)
     assert (
         run_cli(
             "submit",
-            str(write_workflow(reference_dir, train_workflow("rq", manifest))),
+            str(write_workflow(reference_dir, train_workflow("rq", manifest, epochs=6))),
             "--site",
             devcluster,
             "--wait",
@@ -237,14 +237,20 @@ def test_requeue_signal_on_slurm_resumes_exactly(devcluster, tmp_path, manifest)
     campaign = run_dir / "campaigns" / "rq"
     assert (
         run_cli(
-            "submit", str(write_workflow(run_dir, train_workflow("rq", manifest))), "--site", devcluster, cwd=run_dir
+            "submit",
+            str(write_workflow(run_dir, train_workflow("rq", manifest, epochs=6))),
+            "--site",
+            devcluster,
+            cwd=run_dir,
         ).returncode
         == 0
     )
-    out = campaign / "stages" / "train" / "outputs" / "losses.jsonl"
-    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= 4, 300, interval=0.05, what="step 4")
+    # the job id first: between step 4 and the signal only scancel's own latency (a whole run of
+    # this model takes seconds, a `status` call about one)
     job = status_json(campaign)["stages"]["train"]["job_ids"][0]
     env = {**os.environ, "SLURM_CONF": SLURM_CONF}
+    out = campaign / "stages" / "train" / "outputs" / "losses.jsonl"
+    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= 4, 300, interval=0.05, what="step 4")
     subprocess.run(["scancel", "--signal=USR2", job], env=env, check=True)
 
     def pending_again() -> bool:
