@@ -345,7 +345,10 @@ class Trainer:
         report = {"epoch": run.epoch, "step": run.step, "val_loss": val_loss, "train_loss": train_loss}
         report |= {f"val_{name}": value for name, value in metrics.items()}  # searchable metrics
         score, best = report.get(self.trial.metric), self.trial.best
-        if score is not None and (best is None or (score < best if self.trial.mode == "min" else score > best)):
+        better = score is not None and (best is None or (score < best if self.trial.mode == "min" else score > best))
+        # rank 0 holds the search's metric (a task metric is its own share): its decision, for
+        # every rank, since the export ends in a collective
+        if distributed.all_true(better or self.rank != 0, self.device):
             self.trial.best = score
             self._export(run.engine, run.model_config, name="best_model")
         if self.trial.report is not None:
