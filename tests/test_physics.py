@@ -156,7 +156,7 @@ def _brute_force_groups(voxels: np.ndarray, n_wrap: int) -> np.ndarray:
 def test_voxel_groups_match_the_pairwise_definition(seed):
     """The compiled union-find (forward-moving pointers, searches only across the barrel's wrap)
     groups voxels exactly as linking every touching pair would."""
-    from pipeline.physics.voxel_links import voxel_groups, voxel_keys
+    from pipeline.physics.compiled import voxel_groups, voxel_keys
 
     rng = np.random.default_rng(seed)
     n_wrap = 40
@@ -183,7 +183,7 @@ def test_voxel_groups_match_the_pairwise_definition(seed):
 
 
 def test_sorted_runs_sum_cells_and_contributions_like_bincount():
-    from pipeline.physics.voxel_links import sorted_runs
+    from pipeline.physics.compiled import sorted_runs
 
     rng = np.random.default_rng(3)
     cells, particles = rng.integers(0, 50, 2000), rng.integers(0, 7, 2000)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compiled import sorted_runs
 from .detector_spec import CalorimeterSpec, DetectorSpec
 from .grouping import best_per_group
 from .kinematics import ParticleClass as PC
 from .kinematics import cos_theta, particle_class, pt_eta_phi
 from .tracker import helix_radius
-from .voxel_links import sorted_runs
 
 HIT_FIELDS = ("energy", "x", "y", "z", "eta", "phi", "layer", "subdetector", "gen_index")
 ECAL, HCAL = 0, 1

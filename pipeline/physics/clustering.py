@@ -17,8 +17,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .calorimeter import BARREL, ECAL, HCAL, leading_particle
+from .compiled import voxel_groups, voxel_keys
 from .detector_spec import CalorimeterSpec, DetectorSpec
-from .voxel_links import voxel_groups, voxel_keys
 
 CLUSTER_FIELDS = (
     "energy",
