@@ -82,6 +82,13 @@ def _weighted(labels: np.ndarray, n: int, w: np.ndarray, *values: np.ndarray) ->
     return [np.bincount(labels, weights=w * v, minlength=n) / total for v in values]
 
 
+def _renumber(target: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Labels moved to target[label], renumbered 0.. in target order. Every label in 0..n-1 occurs,
+    so this is np.unique(target[labels], return_inverse=True) over the n labels, not the hits."""
+    _, new = np.unique(target, return_inverse=True)
+    return new[labels]
+
+
 def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: DetectorSpec) -> np.ndarray:
     """Join low-energy fragments (halo and MIP stubs) to the nearest real cluster in (eta, phi)."""
     n = int(labels.max()) + 1
@@ -96,8 +103,7 @@ def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: Det
         dist, nearest = _nearest_in_eta_phi(eta[seeds], phi[seeds], eta[fragments], phi[fragments])
         close = dist < spec.fragment_merge_dr
         target[fragments[close]] = seeds[nearest[close]]
-    _, labels = np.unique(target[labels], return_inverse=True)
-    return labels
+    return _renumber(target, labels)
 
 
 def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], spec: DetectorSpec):
@@ -105,8 +111,12 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
     labels = np.zeros(n_hits, dtype=np.int64)
     offset = 0
     sub_of_label = []
+    # digitise orders hits by cell key, subdetector first: each calorimeter is one slice
+    subdetector = hits["subdetector"]
+    if np.any(subdetector[1:] < subdetector[:-1]):
+        raise ValueError("cluster() takes hits ordered by subdetector, as digitise() returns them")
     for sub, cal in ((ECAL, spec.ecal), (HCAL, spec.hcal)):
-        sel = hits["subdetector"] == sub
+        sel = slice(*np.searchsorted(subdetector, [sub, sub + 1]))
         count, lab = cell_groups({k: hits[k][sel] for k in ("layer", "region", "cell_i", "cell_j")}, cal)
         labels[sel] = lab + offset
         sub_of_label += [sub] * count
@@ -125,7 +135,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
             dist, nearest = _nearest_in_eta_phi(eta[ecal_ids], phi[ecal_ids], eta[hcal_ids], phi[hcal_ids])
             close = dist < spec.cluster_merge_dr
             target[hcal_ids[close]] = ecal_ids[nearest[close]]
-        _, labels = np.unique(target[labels], return_inverse=True)
+        labels = _renumber(target, labels)
         labels = _absorb_fragments(labels, hits, spec)
     n = int(labels.max()) + 1 if n_hits else 0
 

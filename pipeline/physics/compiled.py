@@ -10,9 +10,17 @@ start-up per process).
   voxels, so the result is identical to the graph formulation it replaced.
 - `sorted_runs`: cell and (cell, particle) sums over sorted keys for the digitisation, in the
   order np.bincount sums them.
+- `spot_positions`, `spot_cell_keys`, `cell_centres`: the digitisation's per-spot and per-cell
+  geometry in one pass each, in the float width and operation order of the array formulas they
+  replaced (no fused multiply-add: Numba does not contract without fastmath), so the cells and
+  their centres are the same to the bit.
+- `best_in_runs`: the largest-weight value of each run of a grouped array (the first of equal
+  maxima).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -134,3 +142,94 @@ def sorted_runs(pairs, energy, owner_bits):
         cell_energy[n_cells - 1] += energy[k]
         pair_energy[n_pairs - 1] += energy[k]
     return cells[:n_cells], cell_energy[:n_cells], pair_cell[:n_pairs], pair_particle[:n_pairs], pair_energy[:n_pairs]
+
+
+@njit(cache=True)
+def spot_positions(owner, along, across1, across2, frame, start):
+    """float32 (n, 3) positions: start[owner] + along * axis + across1 * e1 + across2 * e2, with
+    frame[particle] = (axis, e1, e2), summed left to right as the array expression did."""
+    n = owner.size
+    pos = np.empty((n, 3), dtype=np.float32)
+    for k in range(n):
+        p = owner[k]
+        for c in range(3):
+            step = along[k] * frame[p, 0, c] + across1[k] * frame[p, 1, c]
+            step = step + across2[k] * frame[p, 2, c]
+            pos[k, c] = start[p, c] + step
+    return pos
+
+
+@njit(cache=True)
+def spot_cell_keys(pos, sub, region, owner, geometry, barrel, index_bits, owner_bits):
+    """(cell << owner_bits | particle) per spot. A cell is ((sub * 3 + region) * 128 + layer, i, j)
+    packed as in calorimeter._cell_key; geometry[sub] = (barrel radius, endcap z, layer thickness,
+    layers, cell size) as float32, and the float32 arithmetic of calorimeter's array formulas:
+    barrel depth = hypot(x, y) - R, i = floor(atan2(y, x) * R / size), j = floor(z / size);
+    endcap depth = |z| - z0, i = floor(x / size), j = floor(y / size)."""
+    n = owner.size
+    keys = np.empty(n, dtype=np.int64)
+    offset = 1 << (index_bits - 1)
+    zero = np.float32(0.0)
+    for k in range(n):
+        s = sub[k]
+        radius, z0, thickness, layers, size = (
+            geometry[s, 0],
+            geometry[s, 1],
+            geometry[s, 2],
+            geometry[s, 3],
+            geometry[s, 4],
+        )
+        x, y, z = pos[k, 0], pos[k, 1], pos[k, 2]
+        if region[k] == barrel:
+            depth = np.float32(math.hypot(x, y)) - radius
+            i_len = np.float32(math.atan2(y, x)) * radius
+            j_len = z
+        else:
+            depth = np.float32(abs(z)) - z0
+            i_len, j_len = x, y
+        layer = min(max(np.float32(math.floor(depth / thickness)), zero), layers - np.float32(1.0))
+        head = (s * 3 + region[k]) * 128 + np.int64(layer)
+        i = np.int64(math.floor(i_len / size)) + offset
+        j = np.int64(math.floor(j_len / size)) + offset
+        cell = (head << (2 * index_bits)) | (i << index_bits) | j
+        keys[k] = (cell << owner_bits) | owner[k]
+    return keys
+
+
+@njit(cache=True)
+def cell_centres(layer, i, j, sub, region, geometry, barrel, endcap_neg):
+    """(x, y, z, eta, phi) of cell centres in float64; geometry as for spot_cell_keys (float64).
+    Barrel: phi = (i + 1/2) size / R at radius R + (layer + 1/2) thickness, z = (j + 1/2) size;
+    endcap: x, y = (i, j + 1/2) size at |z| = z0 + (layer + 1/2) thickness."""
+    n = layer.size
+    out = np.empty((5, n))
+    for k in range(n):
+        s = sub[k]
+        radius, z0, thickness, size = geometry[s, 0], geometry[s, 1], geometry[s, 2], geometry[s, 4]
+        depth = (layer[k] + 0.5) * thickness
+        if region[k] == barrel:
+            phi_c = (i[k] + 0.5) * size / radius
+            rc = radius + depth
+            x, y, z = rc * math.cos(phi_c), rc * math.sin(phi_c), (j[k] + 0.5) * size
+        else:
+            side = -1.0 if region[k] == endcap_neg else 1.0
+            x, y, z = (i[k] + 0.5) * size, (j[k] + 0.5) * size, side * (z0 + depth)
+        r = math.sqrt(x**2 + y**2 + z**2)
+        out[0, k], out[1, k], out[2, k] = x, y, z
+        out[3, k] = math.atanh(min(max(z / max(r, 1e-9), -0.999999), 0.999999))
+        out[4, k] = math.atan2(y, x)
+    return out
+
+
+@njit(cache=True)
+def best_in_runs(groups, values, weights, n_groups):
+    """For grouped (non-decreasing) `groups`: per group id, the value of the largest weight, the
+    first of equal maxima (-1 for an absent group)."""
+    out = np.full(n_groups, -1, dtype=np.int64)
+    best = 0.0
+    for k in range(groups.size):
+        g = groups[k]
+        if k == 0 or g != groups[k - 1] or weights[k] > best:
+            best = weights[k]
+            out[g] = values[k]
+    return out
