@@ -197,3 +197,83 @@ def test_sorted_runs_sum_cells_and_contributions_like_bincount():
     np.testing.assert_array_equal(pair_e, np.bincount(pair_of, weights=energy))
     np.testing.assert_array_equal(pair_particle, unique_pairs & 0xFFFF)
     np.testing.assert_array_equal(unique_cells[pair_cell], unique_pairs >> 16)
+
+
+def _random_spots(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Spots spread over both calorimeters' barrel and endcaps, positions in float32."""
+    spec = DetectorSpec()
+    sub, region = rng.integers(0, 2, n), rng.integers(0, 3, n)
+    cal_r = np.where(sub == 0, spec.ecal.barrel_radius, spec.hcal.barrel_radius)
+    cal_z = np.where(sub == 0, spec.ecal.endcap_z, spec.hcal.endcap_z)
+    phi, depth = rng.uniform(-np.pi, np.pi, n), rng.uniform(-0.05, 1.6, n)
+    barrel_pos = np.stack([(cal_r + depth) * np.cos(phi), (cal_r + depth) * np.sin(phi), rng.uniform(-2.3, 2.3, n)])
+    side = np.where(region == 2, -1.0, 1.0)
+    endcap_pos = np.stack([rng.uniform(-1.5, 1.5, n), rng.uniform(-1.5, 1.5, n), side * (cal_z + depth)])
+    pos = np.where(region == 0, barrel_pos, endcap_pos).T.astype(np.float32)
+    return {"pos": pos, "sub": sub, "region": region, "owner": rng.integers(0, 300, n)}
+
+
+def test_compiled_cell_geometry_matches_the_array_formulas():
+    """The digitisation's compiled per-spot cell keys and per-cell centres give, bit for bit, what
+    the float32 / float64 array formulas they replaced give (the simulation's outputs did not move)."""
+    from pipeline.physics import calorimeter as calo
+    from pipeline.physics.compiled import cell_centres, spot_cell_keys
+
+    spec, rng = DetectorSpec(), np.random.default_rng(11)
+    spots = _random_spots(rng, 20000)
+    keys = spot_cell_keys(
+        spots["pos"], spots["sub"], spots["region"], spots["owner"], calo._geometry(spec, np.float32), 0, 18, 16
+    )
+    offset = 1 << 17
+    for sub, cal in ((0, spec.ecal), (1, spec.hcal)):
+        sel = spots["sub"] == sub
+        x, y, z = spots["pos"][sel].T
+        barrel = spots["region"][sel] == 0
+        depth = np.where(barrel, np.hypot(x, y) - cal.barrel_radius, np.abs(z) - cal.endcap_z)
+        i_len = np.where(barrel, np.arctan2(y, x) * cal.barrel_radius, x)
+        j_len = np.where(barrel, z, y)
+        assert depth.dtype == i_len.dtype == np.float32
+        layer = np.clip(np.floor(depth / (cal.depth / cal.layers)), 0, cal.layers - 1).astype(np.int64)
+        i = np.floor(i_len / cal.cell_size).astype(np.int64)
+        j = np.floor(j_len / cal.cell_size).astype(np.int64)
+        head = (sub * 3 + spots["region"][sel]) * 128 + layer
+        cell = (head << 36) | ((i + offset) << 18) | (j + offset)
+        np.testing.assert_array_equal(keys[sel], (cell << 16) | spots["owner"][sel])
+
+        # the centres of those cells, against the float64 formulas
+        r_c = cal.barrel_radius + (layer + 0.5) * (cal.depth / cal.layers)
+        phi_c = (i + 0.5) * cal.cell_size / cal.barrel_radius
+        side = np.where(spots["region"][sel] == 2, -1.0, 1.0)
+        expected = np.where(
+            barrel,
+            [r_c * np.cos(phi_c), r_c * np.sin(phi_c), (j + 0.5) * cal.cell_size],
+            [
+                (i + 0.5) * cal.cell_size,
+                (j + 0.5) * cal.cell_size,
+                side * (cal.endcap_z + (layer + 0.5) * (cal.depth / cal.layers)),
+            ],
+        )
+        centres = cell_centres(
+            layer, i, j, np.full(layer.size, sub), spots["region"][sel], calo._geometry(spec, np.float64), 0, 2
+        )
+        np.testing.assert_array_equal(centres, expected)
+
+
+def test_best_per_group_takes_the_first_of_equal_maxima_on_grouped_and_ungrouped_input():
+    from pipeline.physics.grouping import best_per_group
+
+    rng = np.random.default_rng(4)
+    groups = np.sort(rng.integers(0, 300, 5000))
+    weights = rng.integers(0, 5, 5000).astype(float)  # many ties
+    values = np.arange(5000)
+    grouped = best_per_group(groups, values, weights, 310)  # the compiled pass over runs
+    shuffled = rng.permutation(5000)
+    ungrouped = best_per_group(groups[shuffled], values[shuffled], weights[shuffled], 310)  # the sort
+    expected = np.full(310, -1)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        expected[g] = values[members[np.argmax(weights[members])]]  # argmax: the first maximum
+    np.testing.assert_array_equal(grouped, expected)
+    np.testing.assert_array_equal(np.isin(ungrouped, values), expected >= 0)
+    for g in np.unique(groups):  # the sort's tie-break differs; the weight chosen is the same
+        assert weights[ungrouped[g]] == weights[expected[g]]

@@ -89,6 +89,16 @@ def _renumber(target: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return new[labels]
 
 
+def _sum_by_key(key: np.ndarray, weights: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct keys in order, the sum of weights per key), summed in input order. Keys lie
+    in [0, n_keys): a dense count when that range is small (clusters x particles), else a sort."""
+    if n_keys <= max(1 << 20, 8 * key.size):
+        keys = np.flatnonzero(np.bincount(key, minlength=n_keys))
+        return keys, np.bincount(key, weights=weights, minlength=n_keys)[keys]
+    keys, inverse = np.unique(key, return_inverse=True)
+    return keys, np.bincount(inverse, weights=weights, minlength=keys.size)
+
+
 def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: DetectorSpec) -> np.ndarray:
     """Join low-energy fragments (halo and MIP stubs) to the nearest real cluster in (eta, phi)."""
     n = int(labels.max()) + 1
@@ -159,11 +169,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
     # Contributions per (cluster, particle), summed over the cluster's hits.
     n_particles = int(contributions["particle"].max()) + 1 if contributions["particle"].size else 1
     key = labels[contributions["element"]] * n_particles + contributions["particle"]
-    keys, inverse = np.unique(key, return_inverse=True)
-    cluster_contrib = {
-        "element": keys // n_particles,
-        "particle": keys % n_particles,
-        "energy": np.bincount(inverse, weights=contributions["energy"], minlength=keys.size),
-    }
+    keys, energy = _sum_by_key(key, contributions["energy"], n * n_particles)
+    cluster_contrib = {"element": keys // n_particles, "particle": keys % n_particles, "energy": energy}
     clusters["gen_index"] = leading_particle(cluster_contrib, n)
     return clusters, cluster_contrib, labels

@@ -198,11 +198,11 @@ def spot_cell_keys(pos, sub, region, owner, geometry, barrel, index_bits, owner_
 
 @njit(cache=True)
 def cell_centres(layer, i, j, sub, region, geometry, barrel, endcap_neg):
-    """(x, y, z, eta, phi) of cell centres in float64; geometry as for spot_cell_keys (float64).
+    """(3, n) cell centres (x, y, z) in float64; geometry as for spot_cell_keys (float64).
     Barrel: phi = (i + 1/2) size / R at radius R + (layer + 1/2) thickness, z = (j + 1/2) size;
     endcap: x, y = (i, j + 1/2) size at |z| = z0 + (layer + 1/2) thickness."""
     n = layer.size
-    out = np.empty((5, n))
+    out = np.empty((3, n))
     for k in range(n):
         s = sub[k]
         radius, z0, thickness, size = geometry[s, 0], geometry[s, 1], geometry[s, 2], geometry[s, 4]
@@ -210,14 +210,10 @@ def cell_centres(layer, i, j, sub, region, geometry, barrel, endcap_neg):
         if region[k] == barrel:
             phi_c = (i[k] + 0.5) * size / radius
             rc = radius + depth
-            x, y, z = rc * math.cos(phi_c), rc * math.sin(phi_c), (j[k] + 0.5) * size
+            out[0, k], out[1, k], out[2, k] = rc * math.cos(phi_c), rc * math.sin(phi_c), (j[k] + 0.5) * size
         else:
             side = -1.0 if region[k] == endcap_neg else 1.0
-            x, y, z = (i[k] + 0.5) * size, (j[k] + 0.5) * size, side * (z0 + depth)
-        r = math.sqrt(x**2 + y**2 + z**2)
-        out[0, k], out[1, k], out[2, k] = x, y, z
-        out[3, k] = math.atanh(min(max(z / max(r, 1e-9), -0.999999), 0.999999))
-        out[4, k] = math.atan2(y, x)
+            out[0, k], out[1, k], out[2, k] = (i[k] + 0.5) * size, (j[k] + 0.5) * size, side * (z0 + depth)
     return out
 
 

@@ -239,14 +239,17 @@ def generate_jets(
             if matched is None:
                 continue
             produced += 1
-            yield tries - 1, Jet(
-                label=name,
-                parton=matched[0],
-                pt=jet.pt(),
-                eta=jet.eta(),
-                phi=jet.phi_std(),
-                mass=max(jet.m(), 0.0),
-                energy=jet.e(),
-                constituents={k: v[members] for k, v in parts.items()},
-                partons_dr_max=matched[1],
+            yield (
+                tries - 1,
+                Jet(
+                    label=name,
+                    parton=matched[0],
+                    pt=jet.pt(),
+                    eta=jet.eta(),
+                    phi=jet.phi_std(),
+                    mass=max(jet.m(), 0.0),
+                    energy=jet.e(),
+                    constituents={k: v[members] for k, v in parts.items()},
+                    partons_dr_max=matched[1],
+                ),
             )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .calorimeter import ECAL, HCAL, digitise, shower_spots
+from .calorimeter import ECAL, HCAL, digitise, shower_spots, with_angles
 from .detector_spec import DetectorSpec
 from .generator import PARTICLE_FIELDS, particles_of, pythia_events, pythia_from
 from .suep import POINTS, BoltzmannSampler, shower
@@ -185,7 +185,7 @@ def image_event(
     """Sparse 3-channel image of one event: (pixel index int32, value float32), sorted by index;
     channel 0 track pT, 1 ECAL E_T, 2 HCAL E_T (GeV)."""
     tracks = reconstruct_tracks(particles, spec, rng)
-    hits, _ = digitise(shower_spots(particles, spec, rng), particles["pid"].size, spec)
+    hits = with_angles(digitise(shower_spots(particles, spec, rng), particles["pid"].size, spec)[0])
     et = hits["energy"] / np.cosh(hits["eta"])
     parts = [(tracks["eta"], tracks["phi"], tracks["pt"], 0)]
     for channel, sub in ((1, ECAL), (2, HCAL)):

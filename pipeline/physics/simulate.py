@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .calorimeter import digitise, shower_spots
+from .calorimeter import digitise, hit_collection, shower_spots
 from .clustering import cluster
 from .detector_spec import DetectorSpec
 from .tracker import reconstruct_tracks
@@ -58,6 +58,6 @@ def simulate_event(
     }
     if "hits" in levels:
         _, hit_t, where_hits = assign_targets(particles, tracks["gen_index"], hit_contrib, hits["energy"].size)
-        out["hit"] = {**hits, **{f"target_{k}": v for k, v in hit_t.items()}}
+        out["hit"] = {**hit_collection(hits, hit_contrib), **{f"target_{k}": v for k, v in hit_t.items()}}
         out["gen"]["element_kind_hits"] = where_hits
     return out
