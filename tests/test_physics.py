@@ -277,3 +277,16 @@ def test_best_per_group_takes_the_first_of_equal_maxima_on_grouped_and_ungrouped
     np.testing.assert_array_equal(np.isin(ungrouped, values), expected >= 0)
     for g in np.unique(groups):  # the sort's tie-break differs; the weight chosen is the same
         assert weights[ungrouped[g]] == weights[expected[g]]
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 30000])
+def test_unique_inverse_is_np_unique(n):
+    from pipeline.physics.compiled import unique_inverse
+
+    rng = np.random.default_rng(n)
+    # few distinct keys, repeated; negative and large keys; keys equal modulo the table size
+    distinct = np.concatenate([rng.integers(-(1 << 62), 1 << 62, 200), np.arange(50) << 20])
+    keys = rng.choice(distinct, n) if n else np.zeros(0, dtype=np.int64)
+    got, expected = unique_inverse(keys), np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])

@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .calorimeter import BARREL, ECAL, HCAL, leading_particle
-from .compiled import voxel_groups, voxel_keys
+from .compiled import unique_inverse, voxel_groups, voxel_keys
 from .detector_spec import CalorimeterSpec, DetectorSpec
 
 CLUSTER_FIELDS = (
@@ -58,7 +58,7 @@ def cell_groups(hits: dict[str, np.ndarray], cal: CalorimeterSpec) -> tuple[int,
     n_phi = int(2 * np.pi * cal.barrel_radius / cal.cell_size)  # cells around the barrel
     vi = np.where(barrel, np.mod(hits["cell_i"], n_phi), hits["cell_i"]) // cells
     keys = voxel_keys(hits["region"], hits["layer"] // layers, vi, hits["cell_j"] // cells)
-    voxels, voxel_of_hit = np.unique(keys, return_inverse=True)
+    voxels, voxel_of_hit = unique_inverse(keys)
     count, labels = voxel_groups(voxels, BARREL, -(-n_phi // cells))
     return int(count), labels[voxel_of_hit]
 

@@ -14,6 +14,8 @@ start-up per process).
   geometry in one pass each, in the float width and operation order of the array formulas they
   replaced (no fused multiply-add: Numba does not contract without fastmath), so the cells and
   their centres are the same to the bit.
+- `unique_inverse`: np.unique(keys, return_inverse=True) through a hash table (a sort of the
+  distinct keys only).
 - `best_in_runs`: the largest-weight value of each run of a grouped array (the first of equal
   maxima).
 """
@@ -229,3 +231,42 @@ def best_in_runs(groups, values, weights, n_groups):
             best = weights[k]
             out[g] = values[k]
     return out
+
+
+@njit(cache=True)
+def _first_seen(keys):
+    """(distinct keys in order of first appearance, index of each key among them): open addressing
+    with linear probing in a table at least twice the input's size."""
+    n = keys.size
+    size = 2
+    while size < 2 * n:
+        size <<= 1
+    mask = size - 1
+    table_key = np.empty(size, dtype=np.int64)
+    table_id = np.full(size, -1, dtype=np.int64)
+    distinct = np.empty(n, dtype=np.int64)
+    of = np.empty(n, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        key = keys[k]
+        slot = ((key * np.int64(-7046029254386353131)) >> 32) & mask  # Fibonacci hashing
+        while True:
+            at = table_id[slot]
+            if at < 0:
+                table_key[slot], table_id[slot], distinct[m], of[k] = key, m, key, m
+                m += 1
+                break
+            if table_key[slot] == key:
+                of[k] = at
+                break
+            slot = (slot + 1) & mask
+    return distinct[:m], of
+
+
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_inverse=True) for int64 keys, sorting only the distinct ones."""
+    distinct, of = _first_seen(np.ascontiguousarray(keys, dtype=np.int64))
+    order = np.argsort(distinct)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return distinct[order], rank[of]
