@@ -34,7 +34,9 @@ def worker_generate(out: Path, process: str, events: int, level: str) -> dict:
     from pipeline.physics.generator import make_pythia, particles_of
     from pipeline.physics.rootio import EventWriter
     from pipeline.physics.schema import LEVEL_COLLECTIONS
-    from pipeline.physics.simulate import simulate_event
+    from pipeline.physics.simulate import keep_freed_memory, simulate_event
+
+    keep_freed_memory()  # as the generate stage does
 
     spec, rng = DetectorSpec(), np.random.default_rng(1)
     levels = ("clusters", "hits") if level == "hits" else ("clusters",)

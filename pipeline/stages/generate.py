@@ -67,8 +67,9 @@ class GenerateStage(Stage):
         """e+e- events through the detector simulation into ROOT (physics/rootio.py)."""
         from ..physics.generator import generate
         from ..physics.rootio import EventWriter
-        from ..physics.simulate import simulate_event
+        from ..physics.simulate import keep_freed_memory, simulate_event
 
+        keep_freed_memory()
         p = self.params
         levels = tuple(p.input_levels)
         collections = LEVEL_COLLECTIONS["hits" if "hits" in levels else "clusters"]
