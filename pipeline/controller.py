@@ -90,7 +90,7 @@ def render_dry_run(spec: CampaignSpec, name: str) -> list[tuple[str, str]]:
         stage_spec = spec.workflow.stages[stage]
         indices = list(range(stage_spec.resources.array)) if stage_spec.resources.array else None
         request = job_request(spec, root, name, stage, f"dry-run-{stage}", indices)
-        after = [f"{{{up}}}" for up in stage_spec.needs]
+        after = [f"{{{up}}}" for up in stage_spec.waits_for()]
         scripts.append((stage, scheduler.render(request, after)))
     return scripts
 
@@ -125,7 +125,7 @@ def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observatio
         if status.state == "COMPLETED" or status.active_ids:
             continue
         after: list[str] = []
-        for upstream in spec.workflow.stages[stage].needs:
+        for upstream in spec.workflow.stages[stage].waits_for():
             up = statuses[upstream]
             if up.state != "COMPLETED":
                 after.extend(up.active_ids)

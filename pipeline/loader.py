@@ -177,19 +177,20 @@ def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
             kind.params.model_validate(stage.params)
         except ValidationError as exc:
             raise spec_error(exc, kind.params, source, prefix=f"stages.{name}.params") from None
-        for upstream in stage.needs:
-            if upstream not in workflow.stages:
-                raise SpecError(
-                    source,
-                    f"stages.{name}.needs",
-                    f"unknown stage {upstream!r} (stages: {', '.join(workflow.stages)})",
-                )
-            if upstream == name:
-                raise SpecError(source, f"stages.{name}.needs", "a stage cannot need itself")
+        for field, upstreams in (("needs", stage.needs), ("after", stage.after)):
+            for upstream in upstreams:
+                if upstream not in workflow.stages:
+                    raise SpecError(
+                        source,
+                        f"stages.{name}.{field}",
+                        f"unknown stage {upstream!r} (stages: {', '.join(workflow.stages)})",
+                    )
+                if upstream == name:
+                    raise SpecError(source, f"stages.{name}.{field}", "a stage cannot wait for itself")
     try:
         topological_order(workflow.needs_graph())
     except CycleError as exc:
-        raise SpecError(source, "stages", f"the needs form a {exc}") from None
+        raise SpecError(source, "stages", f"the needs and afters form a {exc}") from None
     return workflow
 
 

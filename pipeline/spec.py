@@ -60,12 +60,23 @@ class StageSpec(Strict):
     """One node of the campaign DAG."""
 
     kind: str = Field(description="Registered stage kind (see `colliderflow reference`).")
-    needs: list[StageName] = Field(default_factory=list, description="Stages that must complete first.")
+    needs: list[StageName] = Field(
+        default_factory=list, description="Stages that must complete first; their outputs are this stage's inputs."
+    )
+    after: list[StageName] = Field(
+        default_factory=list,
+        description="Stages that must complete first but whose outputs this stage does not read: order only "
+        "(e.g. a second training that waits for a search so the search has the machine's cores).",
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the stage kind.")
     resources: Resources = Field(default_factory=Resources, description="Scheduler resources.")
     env: dict[EnvName, SafeText] = Field(
         default_factory=dict, description="Extra environment for this stage's processes (exported quoted)."
     )
+
+    def waits_for(self) -> list[str]:
+        """Every stage this one starts after: `needs`, then `after`."""
+        return list(dict.fromkeys([*self.needs, *self.after]))
 
 
 class WorkflowSpec(Strict):
@@ -82,7 +93,7 @@ class WorkflowSpec(Strict):
         return self
 
     def needs_graph(self) -> dict[str, list[str]]:
-        return {name: list(stage.needs) for name, stage in self.stages.items()}
+        return {name: stage.waits_for() for name, stage in self.stages.items()}
 
 
 def dataclass_settings(value: dict[str, Any], cls: type, label: str) -> dict[str, Any]:

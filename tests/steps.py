@@ -17,6 +17,11 @@ def touch(ctx, label: str = "", seconds: float = 0.0) -> dict:
     return {"label": label, "host": socket.gethostname()}
 
 
+def upstream_names(ctx) -> list[str]:
+    """The stages whose outputs this stage may read."""
+    return sorted(ctx.upstream)
+
+
 def count_runs(ctx, first_run_seconds: float = 0.0) -> int:
     """Append one line per execution to a file shared by all attempts (counts real runs);
     the first run lingers so that a test can interrupt it."""

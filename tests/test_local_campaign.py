@@ -46,6 +46,25 @@ def test_chain_completes_in_dependency_order(tmp_path):
     assert report.returncode == 0 and "stages/second/result.json" in report.stdout
 
 
+def test_after_orders_a_stage_without_giving_it_the_outputs(tmp_path):
+    """`after` waits like `needs` (also for a stage that could otherwise run at once: the local site
+    runs two tasks at a time) but hands the stage no upstream outputs."""
+    workflow = {
+        "name": "ordered",
+        "stages": {
+            "data": py_stage("touch", label="data"),
+            "search": py_stage("touch", needs=["data"], label="search", seconds=1.0),
+            "second": {**py_stage("upstream_names", needs=["data"]), "after": ["search"]},
+        },
+    }
+    path = write_workflow(tmp_path, workflow)
+    result = run_cli("submit", str(path), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    campaign = tmp_path / "campaigns" / "ordered"
+    assert stage_log_times(campaign, "second")["start"][0] > stage_log_times(campaign, "search")["done"][0]
+    assert json.loads((campaign / "stages" / "second" / "result.json").read_text()) == ["data"]
+
+
 def test_failure_cancels_dependents_then_resume_completes_once(tmp_path):
     flag = tmp_path / "fixed"
     workflow = chain("fix", **py_stage("fail_unless_file", needs=["first"], path=str(flag)))

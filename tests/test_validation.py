@@ -41,6 +41,8 @@ CASES = {
     ),
     "needs a missing stage": (mutate("stages.b.needs", ["ghost"]), [], "stages.b.needs", "ghost"),
     "cycle": (mutate("stages.a.needs", ["b"]), [], "stages", "cycle"),
+    "after a missing stage": (mutate("stages.a.after", ["ghost"]), [], "stages.a.after", "ghost"),
+    "cycle through after": (mutate("stages.a.after", ["b"]), [], "stages", "cycle"),
     "malformed time limit": (
         mutate("stages.a.resources.time", "1:2:3:4"),
         [],
