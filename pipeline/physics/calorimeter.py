@@ -153,7 +153,7 @@ def shower_spots(particles: dict[str, np.ndarray], spec: DetectorSpec, rng: np.r
         return {
             "owner": empty.astype(int),
             "sub": empty.astype(int),
-            "pos": np.zeros((0, 3)),
+            "pos": np.zeros((0, 3), dtype=np.float32),  # as spot_positions gives
             "energy": empty,
             "region": empty.astype(int),
         }
