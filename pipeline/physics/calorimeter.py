@@ -242,12 +242,16 @@ def digitise(spots: dict, n_particles: int, spec: DetectorSpec) -> tuple[dict[st
     return hits, contributions
 
 
+def eta_phi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudorapidity and azimuth of positions seen from the interaction point."""
+    r = np.sqrt(x**2 + y**2 + z**2)
+    return np.arctanh(np.clip(z / np.maximum(r, 1e-9), -0.999999, 0.999999)), np.arctan2(y, x)
+
+
 def with_angles(hits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The hits with each cell centre's eta and phi (the clustering needs neither)."""
-    x, y, z = hits["x"], hits["y"], hits["z"]
-    r = np.sqrt(x**2 + y**2 + z**2)
-    eta = np.arctanh(np.clip(z / np.maximum(r, 1e-9), -0.999999, 0.999999))
-    return {**hits, "eta": eta, "phi": np.arctan2(y, x)}
+    eta, phi = eta_phi(hits["x"], hits["y"], hits["z"])
+    return {**hits, "eta": eta, "phi": phi}
 
 
 def hit_collection(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .calorimeter import BARREL, ECAL, HCAL, leading_particle
+from .calorimeter import BARREL, ECAL, HCAL, eta_phi, leading_particle
 from .compiled import unique_inverse, voxel_groups, voxel_keys
 from .detector_spec import CalorimeterSpec, DetectorSpec
 
@@ -63,12 +63,6 @@ def cell_groups(hits: dict[str, np.ndarray], cal: CalorimeterSpec) -> tuple[int,
     return int(count), labels[voxel_of_hit]
 
 
-def _eta_phi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r = np.sqrt(x**2 + y**2 + z**2)
-    eta = np.arctanh(np.clip(z / np.maximum(r, 1e-9), -0.999999, 0.999999))
-    return eta, np.arctan2(y, x)
-
-
 def _nearest_in_eta_phi(eta, phi, query_eta, query_phi) -> tuple[np.ndarray, np.ndarray]:
     """Distance to, and index of, the nearest (eta, phi) point for each query point. The chord
     in (cos phi, sin phi) ~ delta phi for small angles: a KD-tree search, no dense matrix."""
@@ -105,7 +99,7 @@ def _absorb_fragments(labels: np.ndarray, hits: dict[str, np.ndarray], spec: Det
     e = hits["energy"]
     energy = np.bincount(labels, weights=e, minlength=n)
     cx, cy, cz = _weighted(labels, n, e, hits["x"], hits["y"], hits["z"])
-    eta, phi = _eta_phi(cx, cy, cz)
+    eta, phi = eta_phi(cx, cy, cz)
     seeds = np.flatnonzero(energy >= spec.fragment_energy)
     fragments = np.flatnonzero(energy < spec.fragment_energy)
     target = np.arange(n)
@@ -137,7 +131,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
     # Join each HCAL cluster to the closest ECAL cluster in (eta, phi), if close enough.
     if offset:
         cx, cy, cz = _weighted(labels, offset, e, hits["x"], hits["y"], hits["z"])
-        eta, phi = _eta_phi(cx, cy, cz)
+        eta, phi = eta_phi(cx, cy, cz)
         ecal_ids = np.flatnonzero(sub_of_label == ECAL)
         hcal_ids = np.flatnonzero(sub_of_label == HCAL)
         target = np.arange(offset)
@@ -150,7 +144,7 @@ def cluster(hits: dict[str, np.ndarray], contributions: dict[str, np.ndarray], s
     n = int(labels.max()) + 1 if n_hits else 0
 
     x, y, z = _weighted(labels, n, e, hits["x"], hits["y"], hits["z"])
-    eta, phi = _eta_phi(x, y, z)
+    eta, phi = eta_phi(x, y, z)
     clusters = {
         "energy": np.bincount(labels, weights=e, minlength=n),
         "energy_ecal": np.bincount(labels, weights=e * (hits["subdetector"] == ECAL), minlength=n),

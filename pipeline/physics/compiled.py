@@ -164,8 +164,9 @@ def spot_positions(owner, along, across1, across2, frame, start):
 @njit(cache=True)
 def spot_cell_keys(pos, sub, region, owner, geometry, barrel, index_bits, owner_bits):
     """(cell << owner_bits | particle) per spot. A cell is ((sub * 3 + region) * 128 + layer, i, j)
-    packed as in calorimeter._cell_key; geometry[sub] = (barrel radius, endcap z, layer thickness,
-    layers, cell size) as float32, and the float32 arithmetic of calorimeter's array formulas:
+    packed in index_bits per index (calorimeter's _INDEX_BITS, which digitise decodes);
+    geometry[sub] = (barrel radius, endcap z, layer thickness, layers, cell size) as float32; the
+    float32 arithmetic of the array formulas this replaced:
     barrel depth = hypot(x, y) - R, i = floor(atan2(y, x) * R / size), j = floor(z / size);
     endcap depth = |z| - z0, i = floor(x / size), j = floor(y / size)."""
     n = owner.size
