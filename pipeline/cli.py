@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -210,6 +209,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
+    import hashlib
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    from .hparams import campaign_parts, merge_parts, write_experiment
     from .store import find_campaign
 
     stores = [find_campaign(c) for c in args.campaign]
@@ -217,17 +222,23 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise UserError(f"campaign: two campaigns are named {', '.join(duplicated)}; TensorBoard needs distinct names")
-    exe = shutil.which("tensorboard")
-    if exe is None:
-        raise UserError("tensorboard is not installed (pip install tensorboard)")
-    if len(stores) == 1:
-        logdir_args = ["--logdir", str(stores[0].root / "tensorboard")]
-    else:  # each campaign's runs under its name: hpo/<trial>, train, evaluate/<source> side by side
-        logdir_args = ["--logdir_spec", ",".join(f"{s.name}:{s.root / 'tensorboard'}" for s in stores)]
+    # the TensorBoard of the interpreter colliderflow runs in, not whichever `tensorboard` is on
+    # PATH (none, when this environment is not activated: a script, a cron job)
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UserError(f"tensorboard is not installed here ({sys.executable} -m pip install tensorboard)")
+    # each campaign's runs under its name (hpo/<trial>, train, evaluate/<source>), side by side
+    spec = [f"{s.name}:{s.root / 'tensorboard'}" for s in stores]
+    parts = [part for store in stores for part in campaign_parts(store.root)]
+    if parts:  # the one experiment of the HParams dashboard, merged from the campaigns' stages
+        key = hashlib.sha256("\0".join(str(s.root.resolve()) for s in stores).encode()).hexdigest()[:12]
+        view = Path(tempfile.gettempdir()) / f"colliderflow-hparams-{key}"
+        write_experiment(view, merge_parts(parts))
+        spec.append(f"hparams-experiment:{view}")
     for store in stores:
         print(f"{store.name}: {store.root / 'tensorboard'}")
     print(f"serving on http://{args.host}:{args.port}", flush=True)
-    os.execv(exe, [exe, *logdir_args, "--host", args.host, "--port", str(args.port)])
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir_spec", ",".join(spec)]
+    os.execv(sys.executable, [*command, "--host", args.host, "--port", str(args.port)])
     return 0  # not reached
 
 

@@ -72,8 +72,9 @@ def stage_log_times(campaign: Path, stage: str) -> dict[str, list[float]]:
 
 
 def hparams_of(run: Path) -> dict:
-    """The hyperparameters of the HParams session in a TensorBoard run (its event files), with
-    the metric names of its experiment under the key `metrics`."""
+    """The hyperparameters of the HParams session in a TensorBoard run (its event files), each as
+    the type it was written with (float, str or bool), and under the key `metrics` the names of
+    the session's metric scalars (`hparam/...`)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -83,9 +84,10 @@ def hparams_of(run: Path) -> dict:
     for content in accumulator.PluginTagToContent("hparams").values():
         data = plugin_data_pb2.HParamsPluginData.FromString(content)
         if data.HasField("session_start_info"):
-            out |= {k: v.string_value or v.number_value for k, v in data.session_start_info.hparams.items()}
-        if data.HasField("experiment"):
-            out["metrics"] = sorted(m.name.tag for m in data.experiment.metric_infos)
+            for key, value in data.session_start_info.hparams.items():
+                out[key] = getattr(value, value.WhichOneof("kind"))
+    if out:
+        out["metrics"] = sorted(t for t in accumulator.Tags()["scalars"] if t.startswith("hparam/"))
     return out
 
 

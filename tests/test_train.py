@@ -92,8 +92,9 @@ def test_training_completes_exports_weights_and_tensorboard(tmp_path, manifest):
     for tag in ("train/loss_cls", "train/lr", "train/grad_norm", "train/events_per_second", "val/loss"):
         assert tb_steps(campaign, tag)
     hparams = list((campaign / "tensorboard" / "train" / "train").rglob("hparams/events.out.tfevents.*"))
-    session = hparams_of(hparams[0].parent)  # named as a search's trials name them
-    assert {"model.kind", "optimizer.lr", "batch_size"} <= set(session)
+    session = hparams_of(hparams[0].parent)  # named as a search's trials name them, resolved
+    assert {"model.kind", "model.width", "optimizer.lr", "batch_size", "loss.focal_gamma"} <= set(session)
+    assert isinstance(session["model.width"], float) and isinstance(session["model.kind"], str)
     assert {"hparam/val_loss", "hparam/val_loss_final", "hparam/epochs"} <= set(session["metrics"])
     ckpts = campaign / "stages" / "train" / "checkpoints"
     assert json.loads((ckpts / "LATEST.json").read_text())["step"] == summary["steps"]

@@ -133,6 +133,8 @@ def write_best(records: list[dict], stage_dir: Path, setup: Any, metric: str, mo
         "trial_id": best["trial_id"],
         "epoch": best["best_epoch"],
         metric: best[f"{metric}_best"],
+        "search_metric": metric,  # what the search decided on, and which way
+        "mode": mode,
         "config": best["config"],
         "params": params,
         "checkpoints": str(trial_dir / "checkpoints"),
@@ -150,28 +152,43 @@ def write_best(records: list[dict], stage_dir: Path, setup: Any, metric: str, mo
     return record
 
 
-def write_hparams(records: list[dict], tensorboard_dir: Path, metric: str, choices: dict[str, list]) -> None:
-    """One HParams session per trial, in the trial's own run (tensorboard/hpo/<trial_id>)."""
-    from torch.utils.tensorboard.summary import hparams
+def write_hparams(
+    records: list[dict],
+    ctx: Any,
+    setup: Any,
+    metric: str,
+    mode: str,
+    searched: dict[str, list | None],
+) -> dict:
+    """One HParams session per trial, in the trial's own run (tensorboard/hpo/<trial_id>), with
+    the trial's whole resolved configuration; the search's part of the experiment (what it
+    searched, its metrics with `metric` first) in outputs/hparams.json."""
+    from ..hparams import flat_hparams, session_metrics, write_part, write_session
+    from .trial import trial_params
 
-    from ..tb_writer import scalar_writer
+    sessions, metrics = [], [metric, f"{metric}_final"]
+    for number, r in enumerate(sorted(records, key=_first_report), start=1):
+        values = flat_hparams(trial_params(setup, r["config"]))
+        scores = session_metrics(r["history"], metric, mode)
+        write_session(
+            ctx.tensorboard_dir / "hpo" / r["trial_id"],
+            values,
+            scores,
+            group=session_name(ctx.campaign_dir.name, ctx.stage, number, r["trial_id"]),
+            failed=r["status"] == "errored",
+            step=r["epochs"],
+        )
+        sessions.append(values)
+        metrics += [m for m in scores if m not in metrics]
+    return write_part(ctx.outputs_dir, sessions, metrics, searched)
 
-    for r in records:
-        values = {k: (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in r["config"].items()}
-        metrics = {
-            f"hparam/{metric}": r[f"{metric}_best"] if r[f"{metric}_best"] is not None else float("nan"),
-            f"hparam/{metric}_final": r[f"{metric}_final"] if r[f"{metric}_final"] is not None else float("nan"),
-            "hparam/epochs": float(r["epochs"]),
-        }
-        discrete = {k: [str(o) for o in options] for k, options in choices.items() if k in values}
-        for k in discrete:
-            values[k] = str(values[k])
-        exp, ssi, sei = hparams(values, metrics, hparam_domain_discrete=discrete)
-        # a rerun of this step replaces the session instead of adding one
-        with scalar_writer(tensorboard_dir / "hpo" / r["trial_id"], replace=True, suffix=".hparams") as writer:
-            file_writer = writer._get_file_writer()
-            for summary in (exp, ssi, sei):
-                file_writer.add_summary(summary)
-            for name, value in metrics.items():
-                writer.add_scalar(name, value, r["epochs"])
-            writer.add_text("hparam/status", f"{r['status']} {r['reason']}".strip(), r["epochs"])
+
+def _first_report(record: dict) -> tuple[float, str]:
+    """Trials in the order they first reported (unreported ones last), for their numbers."""
+    times = [h["reported_at"] for h in record["history"] if "reported_at" in h]
+    return (min(times) if times else math.inf, record["trial_id"])
+
+
+def session_name(campaign: str, stage: str, number: int, trial_id: str) -> str:
+    """The short name a trial has in the HParams table: campaign/stage #number (trial id)."""
+    return f"{campaign}/{stage} #{number} ({trial_id})"

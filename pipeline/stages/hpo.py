@@ -156,8 +156,8 @@ class HpoStage(Stage):
         results.write_table(records, ctx.outputs_dir, p.metric, p.max_t)
         best = results.write_best(records, ctx.stage_dir, setup, p.metric, p.mode)
         space = search_space.parse(p.search_space)
-        choices = {d.key: d.values for d in search_space.walk(space) if d.kind == "choice"}
-        results.write_hparams(records, ctx.tensorboard_dir, p.metric, choices)
+        searched = {d.key: (list(d.values) if d.kind == "choice" else None) for d in search_space.walk(space)}
+        results.write_hparams(records, ctx, setup, p.metric, p.mode, searched)
         counts = {s: sum(r["status"] == s for r in records) for s in ("completed", "stopped", "errored")}
         ctx.log(f"search done: {len(records)} trials {counts}; best {best and best['trial_id']}")
         return {

@@ -62,4 +62,31 @@ class TrainStage(Stage):
         if best is not None:
             summary["hpo_trial"] = best["trial_id"]
             summary["hpo_config"] = best["config"]
+        if self.ctx.rank == 0:
+            self.write_session(params, best)
         return summary
+
+    def write_session(self, params, best: dict | None) -> None:
+        """This training's HParams session (tensorboard/train/<stage>/hparams), with its whole
+        configuration and its validation metrics scored as the search it follows scored its
+        trials (else by val_loss), so it lines up with them in one table."""
+        from ..hparams import flat_hparams, session_metrics, write_part, write_session
+
+        best = best or {}
+        metric, mode = best.get("search_metric", "val_loss"), best.get("mode", "min")
+        path = self.ctx.outputs_dir / "validation.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        history = [
+            {"epoch": r["epoch"], "val_loss": r["val_loss"]}
+            | {f"val_{k}": v for k, v in r.items() if k not in ("epoch", "step", "val_loss")}
+            for r in rows
+        ]
+        values, scores = flat_hparams(params), session_metrics(history, metric, mode)
+        write_session(
+            self.ctx.tensorboard_dir / "train" / self.ctx.stage / "hparams",
+            values,
+            scores,
+            group=f"{self.ctx.campaign_dir.name}/{self.ctx.stage}",
+            step=int(scores["epochs"]),
+        )
+        write_part(self.ctx.outputs_dir, [values], list(scores))

@@ -55,21 +55,6 @@ class TrialMode:
     best: float | None = None  # its best value in the epochs reported before a resume
 
 
-HPARAM_SECTIONS = ("model", "optimizer", "schedule", "loss")
-
-
-def hparam_values(params: dict) -> dict[str, int | float | str | bool]:
-    """Scalar train parameters under dotted names (`model.width`, `optimizer.lr`, `batch_size`),
-    the keys a search space uses."""
-    flat: dict = {}
-    for key, value in params.items():
-        if key in HPARAM_SECTIONS and isinstance(value, dict):
-            flat |= {f"{key}.{k}": v for k, v in value.items() if isinstance(v, (int, float, str, bool))}
-        elif key in ("batch_size", "max_elements", "epochs", "precision", "zero_stage") and value is not None:
-            flat[key] = value
-    return flat
-
-
 @dataclass
 class _Run:
     """The loop's state: what it trains on and where it is."""
@@ -200,12 +185,9 @@ class Trainer:
         finally:
             if run.writer:
                 run.writer.flush()
-        summary = self._summary(run)
         if run.writer:
-            if self.trial is None:  # a search writes one HParams session per trial itself
-                self._write_hparams(run, summary)
             run.writer.close()
-        return summary
+        return self._summary(run)
 
     def _prepare(self) -> _Run:
         """Data, model, engine, the restored position, TensorBoard writer and signal handlers."""
@@ -366,20 +348,6 @@ class Trainer:
             "world_size": self.world,
             **({"deployed": run.deployed} if run.deployed else {}),
         }
-
-    def _write_hparams(self, run: _Run, summary: dict[str, Any]) -> None:
-        """The final training's HParams session, named as a search's trials name theirs (dotted
-        train parameters; val_loss, val_loss_final, epochs), so it lines up with them."""
-        best = summary["best_val_loss"]
-        run.writer.add_hparams(
-            hparam_values(self.params.model_dump(mode="json")),
-            {
-                "hparam/val_loss": float("nan") if best is None else best,
-                "hparam/val_loss_final": float("nan") if run.last_val is None else run.last_val,
-                "hparam/epochs": float(run.epoch),
-            },
-            run_name="hparams",
-        )
 
     def validate(self, engine, val, loss_config) -> tuple[float | None, dict[str, float]]:
         """Validation loss over the split (all ranks), and the task's validation metrics (a task
