@@ -13,8 +13,10 @@ whichever came first. Instead, every stage that writes sessions leaves its part 
 in `outputs/hparams.json` (the keys it searched with their domains, the keys it fixed, its
 metrics with the one it decides on first), and `colliderflow tensorboard` merges the parts of the
 campaigns it serves into one experiment beside them (`write_experiment`). TensorBoard lists
-hyperparameters with `differs` first and ticks the first five: `differs` marks what a search
-varied, so the searched ones come first and open ticked. A plain `tensorboard --logdir` over a
+hyperparameters sorted by (not `differs`, name) and ticks the first five, so `differs` marks
+what a search varied: the searched ones come first and open ticked; the rest follow by name
+(a value that differs without being searched, as a train stage's epochs beside its search's
+trials, is still a column to tick). A plain `tensorboard --logdir` over a
 campaign gets the experiment TensorBoard derives from the sessions themselves.
 
 Torch-free; tensorboard is imported only where an event file is written.
@@ -221,6 +223,8 @@ def write_experiment(logdir: Path, experiment: dict) -> None:
 
     types = {"number": api_pb2.DATA_TYPE_FLOAT64, "string": api_pb2.DATA_TYPE_STRING, "bool": api_pb2.DATA_TYPE_BOOL}
     infos = []
+    # `differs` marks what a search varied: TensorBoard sorts the list by (not differs, name)
+    # and ticks its first five, so only then do the searched ones come first and open ticked
     ordered = sorted(experiment["hparams"].items(), key=lambda kv: (not kv[1]["searched"], kv[0]))
     for name, entry in ordered:
         info = api_pb2.HParamInfo(name=name, type=types[entry["type"]], differs=entry["searched"])

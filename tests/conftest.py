@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -89,6 +92,48 @@ def hparams_of(run: Path) -> dict:
     if out:
         out["metrics"] = sorted(t for t in accumulator.Tags()["scalars"] if t.startswith("hparam/"))
     return out
+
+
+@contextmanager
+def tensorboard_server(campaigns: list[str], cwd: Path, command: list[str] | None = None, env: dict | None = None):
+    """A running `colliderflow tensorboard CAMPAIGNS` (by default `python -m pipeline.cli`, else
+    `command`, with `env` as its whole environment); yields `request(path, body=None)`, which
+    GETs (or POSTs the JSON `body` to) the server once it answers and returns the reply text."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = command or [sys.executable, "-m", "pipeline.cli"]
+    server = subprocess.Popen(
+        [*command, "tensorboard", *campaigns, "--port", str(port)],
+        cwd=cwd,
+        env=env if env is not None else cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def request(path: str, body: dict | None = None) -> str:
+        data = None if body is None else json.dumps(body).encode()
+        url = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data, {"Content-Type": "application/json"})
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as reply:
+                    return reply.read().decode()
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "tensorboard did not come up"
+                time.sleep(0.5)
+
+    try:
+        yield request
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:  # busy reading event files: SIGTERM waits for that
+            server.kill()
+            server.wait(10)
 
 
 def py_stage(target: str, needs: list[str] | None = None, resources: dict | None = None, **kwargs) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import hparams_of, run_cli, status_json, wait_until, write_workflow
+from .conftest import hparams_of, run_cli, status_json, tensorboard_server, wait_until, write_workflow
 from .physics_fixtures import small_training_set
 
 TINY_GNN = {"kind": "gnn_lsh", "width": 16, "depth": 1, "head_width": 16, "bin_size": 16, "distance_dim": 8}
@@ -148,6 +148,73 @@ def test_search_on_a_task_metric_compares_trials_with_different_loss_weights(tmp
     assert summary["hpo_trial"] == best["trial_id"]
     train_log = (campaign / "stages" / "train" / "logs" / "stage.log").read_text()
     assert f"initial weights from {best['weights']}" in train_log
+
+
+def test_hparams_dashboard_compares_two_searches_and_the_train_stage(tmp_path, manifest):
+    """Two real ASHA searches over a float and a `choice` of integers (one followed by a train
+    from its best trial), served side by side by a real TensorBoard and read through its HParams
+    plugin over HTTP, as the dashboard reads them."""
+    space = {"optimizer.lr": {"loguniform": [1.0e-3, 1.0e-2]}, "model.width": {"choice": [16, 32]}}
+    first = search_then_train(
+        tmp_path, manifest, "lr_width_a", hpo_stage(manifest, "asha", search_space=space, num_samples=3, max_t=2)
+    )
+    second = tmp_path / "lr_width_b.yaml"
+    stage = hpo_stage(manifest, "asha", search_space=space, num_samples=3, max_t=2, seed=11)
+    write_workflow(tmp_path, {"name": "lr_width_b", "stages": {"hpo": stage}}, second.name)
+    result = run_cli("submit", str(second), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    with tensorboard_server(["lr_width_a", "lr_width_b"], tmp_path) as request:
+        listing = {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING", "STATUS_UNKNOWN"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 100,
+            "includeMetrics": True,
+        }
+
+        def all_groups():  # TensorBoard lists sessions once it has read their event files
+            groups = json.loads(request("/data/plugin/hparams/session_groups", listing)).get("sessionGroups", [])
+            return groups if len(groups) == 7 else None
+
+        groups = {g["name"]: g for g in wait_until(all_groups, 90, 1.0, "3 + 3 trials and a train stage")}
+        experiment = json.loads(request("/data/plugin/hparams/experiment", {"experimentName": ""}))
+
+    infos = experiment["hparamInfos"]
+    assert {i["name"] for i in infos[:2]} == {"optimizer.lr", "model.width"}, [i["name"] for i in infos]
+    assert all(i["differs"] for i in infos[:2])
+    width = next(i for i in infos if i["name"] == "model.width")
+    assert width["type"] == "DATA_TYPE_FLOAT64" and width["domainDiscrete"] == [16, 32]
+    metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
+    assert metrics[0] == "hparam/val_loss", metrics  # the search decides on it
+    assert {"hparam/val_sum_pt_resolution", "hparam/val_met_resolution"} <= set(metrics)  # physics proxies
+    assert not any(i["differs"] for i in infos[2:]) and [i["name"] for i in infos[2:]] == sorted(
+        i["name"] for i in infos[2:]
+    )
+
+    names = {i["name"] for i in infos}
+    kinds: dict[str, set[str]] = {}
+    for group in groups.values():
+        assert set(group["hparams"]) == names, (group["name"], names ^ set(group["hparams"]))
+        for key, value in group["hparams"].items():
+            kinds.setdefault(key, set()).add(type(value).__name__.replace("int", "float"))
+        assert any(m["name"]["tag"] == "hparam/val_loss" for m in group["metricValues"]), group
+    assert {k: v for k, v in kinds.items() if len(v) > 1} == {}
+    assert kinds["model.width"] == {"float"} and kinds["model.kind"] == {"str"}
+
+    # short names that say campaign, stage and trial: `lr_width_a/hpo #2 (1a2b3c4d)`
+    for campaign in ("lr_width_a", "lr_width_b"):
+        trials = sorted(n for n in groups if n.startswith(f"{campaign}/hpo #"))
+        assert [n.split("#")[1].split()[0] for n in trials] == ["1", "2", "3"], trials
+        ids = {r["trial_id"] for r in trials_csv(tmp_path / "campaigns" / campaign)}
+        assert {n.rsplit("(", 1)[1].rstrip(")") for n in trials} == ids
+    best = json.loads((first / "stages" / "hpo" / "outputs" / "best.json").read_text())
+    (best_trial,) = [g for n, g in groups.items() if n.startswith("lr_width_a/hpo #") and best["trial_id"] in n]
+    train = groups["lr_width_a/train"]["hparams"]
+    for key in ("optimizer.lr", "model.width"):
+        assert train[key] == pytest.approx(best_trial["hparams"][key]) == pytest.approx(best["config"][key])
+    assert train["init_from"] == "hpo_best" and best_trial["hparams"]["init_from"] == "scratch"
 
 
 def _finished_trials(campaign: Path, max_t: int) -> set[str]:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -15,7 +11,7 @@ import pytest
 from pipeline.reference import reference_markdown
 from slurm.devcluster import DEFAULT_DIR as DEVCLUSTER_DIR
 
-from .conftest import REPO, cli_env, py_stage, run_cli, write_workflow
+from .conftest import REPO, py_stage, run_cli, tensorboard_server, wait_until, write_workflow
 
 
 def test_reference_doc_is_generated_from_the_code():
@@ -31,51 +27,39 @@ def test_reference_doc_is_generated_from_the_code():
         assert field in doc
 
 
-def _serve_tensorboard(args: list[str], cwd, path: str) -> str:
-    """Start `colliderflow tensorboard ARGS`, return the body of GET `path` once it answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "tensorboard", *args, "--port", str(port)],
-        cwd=cwd,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
-                    return reply.read().decode()
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "tensorboard did not come up"
-                time.sleep(0.5)
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 def test_tensorboard_serves_the_campaign_logdir(tmp_path):
     path = write_workflow(tmp_path, {"name": "tb", "stages": {"a": py_stage("touch")}})
     assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
-    body = _serve_tensorboard(["tb"], tmp_path, "/data/logdir")
-    assert str(tmp_path / "campaigns" / "tb" / "tensorboard") in body
+    with tensorboard_server(["tb"], tmp_path) as request:
+        assert str(tmp_path / "campaigns" / "tb" / "tensorboard") in request("/data/logdir")
+
+
+def test_tensorboard_runs_from_the_environment_s_script_without_it_on_path(tmp_path):
+    """As a script or a cron job calls it: the environment's `colliderflow` script, a PATH that
+    holds nothing (no `tensorboard` executable anywhere), no activated environment."""
+    script = Path(sysconfig.get_path("scripts")) / "colliderflow"
+    assert script.is_file(), f"{script}: colliderflow is not installed in this environment"
+    path = write_workflow(tmp_path, {"name": "tb", "stages": {"a": py_stage("touch")}})
+    assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    env = {"HOME": str(tmp_path), "PATH": str(empty), "PYTHONPATH": str(REPO)}
+    with tensorboard_server(["tb"], tmp_path, command=[str(script)], env=env) as request:
+        assert str(tmp_path / "campaigns" / "tb" / "tensorboard") in request("/data/logdir")
 
 
 def test_tensorboard_serves_several_campaigns_side_by_side_under_their_names(tmp_path):
     for name in ("asha", "bohb"):
         path = write_workflow(tmp_path, {"name": name, "stages": {"a": py_stage("scalar", value=1.0)}}, f"{name}.yaml")
         assert run_cli("submit", str(path), "--wait", cwd=tmp_path).returncode == 0
-    deadline = time.monotonic() + 60
-    while True:  # TensorBoard lists runs once it has read their event files
-        runs = json.loads(_serve_tensorboard(["asha", "bohb"], tmp_path, "/data/runs"))
-        if len(runs) >= 2 or time.monotonic() > deadline:
-            break
-    assert {"asha/steps", "bohb/steps"} <= set(runs), runs
+    with tensorboard_server(["asha", "bohb"], tmp_path) as request:
+
+        def runs():  # TensorBoard lists runs once it has read their event files
+            listed = json.loads(request("/data/runs"))
+            return listed if len(listed) >= 2 else None
+
+        listed = wait_until(runs, 60, 0.5, "both campaigns' runs")
+    assert {"asha/steps", "bohb/steps"} <= set(listed), listed
 
 
 def test_unknown_campaign_is_a_clear_error(tmp_path):
