@@ -68,10 +68,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = json.dumps(value, sort_keys=True)
 
 
-def flat_hparams(params: Any) -> dict[str, float | str | bool]:
+def flat_hparams(params: Any, campaign: str) -> dict[str, float | str | bool]:
     """A train configuration (TrainParams) resolved and flattened: the model's kind with every
     field of its config, the optimizer, the schedule, the task's resolved loss settings and the
-    top-level hyperparameters; numbers as floats, so `64` and `64.0` are one value."""
+    top-level hyperparameters; numbers as floats, so `64` and `64.0` are one value. And the
+    campaign's name, a column that tells (and filters) campaigns apart in one table."""
     from models import model_config
 
     from .tasks import task_entry
@@ -86,7 +87,17 @@ def flat_hparams(params: Any) -> dict[str, float | str | bool]:
         value = dumped.get(key)
         _flatten(key, value.get("weights") if isinstance(value, dict) else value, out)  # init_from: weights
     out["task"] = params.task
+    out["campaign"] = campaign
     return dict(sorted(out.items()))
+
+
+def row_name(campaign: str, stage: str, number: int | None = None, trial_id: str | None = None) -> str:
+    """A session's name in the HParams table, most telling first (the table shows about 16
+    characters before the user widens the column): `hpo #2 quickstart-... (5b46c660)` for the
+    second trial to report, `train quickstart-...` for a train stage."""
+    if number is None:
+        return f"{stage} {campaign}"
+    return f"{stage} #{number} {campaign} ({trial_id})"
 
 
 def session_metrics(history: Iterable[dict], metric: str, mode: str) -> dict[str, float]:

@@ -203,15 +203,16 @@ def test_hparams_dashboard_compares_two_searches_and_the_train_stage(tmp_path, m
     assert {k: v for k, v in kinds.items() if len(v) > 1} == {}
     assert kinds["model.width"] == {"float"} and kinds["model.kind"] == {"str"}
 
-    # short names that say campaign, stage and trial: `lr_width_a/hpo #2 (1a2b3c4d)`
+    # short names, most telling first: `hpo #2 lr_width_a (1a2b3c4d)`, `train lr_width_a`
     for campaign in ("lr_width_a", "lr_width_b"):
-        trials = sorted(n for n in groups if n.startswith(f"{campaign}/hpo #"))
-        assert [n.split("#")[1].split()[0] for n in trials] == ["1", "2", "3"], trials
+        trials = sorted(n for n in groups if n.startswith("hpo #") and f" {campaign} (" in n)
+        assert [n.split()[1] for n in trials] == ["#1", "#2", "#3"], trials
         ids = {r["trial_id"] for r in trials_csv(tmp_path / "campaigns" / campaign)}
         assert {n.rsplit("(", 1)[1].rstrip(")") for n in trials} == ids
+        assert all(groups[n]["hparams"]["campaign"] == campaign for n in trials)
     best = json.loads((first / "stages" / "hpo" / "outputs" / "best.json").read_text())
-    (best_trial,) = [g for n, g in groups.items() if n.startswith("lr_width_a/hpo #") and best["trial_id"] in n]
-    train = groups["lr_width_a/train"]["hparams"]
+    (best_trial,) = [g for n, g in groups.items() if n.endswith(f" lr_width_a ({best['trial_id']})")]
+    train = groups["train lr_width_a"]["hparams"]
     for key in ("optimizer.lr", "model.width"):
         assert train[key] == pytest.approx(best_trial["hparams"][key]) == pytest.approx(best["config"][key])
     assert train["init_from"] == "hpo_best" and best_trial["hparams"]["init_from"] == "scratch"

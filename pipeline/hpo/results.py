@@ -163,18 +163,18 @@ def write_hparams(
     """One HParams session per trial, in the trial's own run (tensorboard/hpo/<trial_id>), with
     the trial's whole resolved configuration; the search's part of the experiment (what it
     searched, its metrics with `metric` first) in outputs/hparams.json."""
-    from ..hparams import flat_hparams, session_metrics, write_part, write_session
+    from ..hparams import flat_hparams, row_name, session_metrics, write_part, write_session
     from .trial import trial_params
 
     sessions, metrics = [], [metric, f"{metric}_final"]
     for number, r in enumerate(sorted(records, key=_first_report), start=1):
-        values = flat_hparams(trial_params(setup, r["config"]))
+        values = flat_hparams(trial_params(setup, r["config"]), ctx.campaign_dir.name)
         scores = session_metrics(r["history"], metric, mode)
         write_session(
             ctx.tensorboard_dir / "hpo" / r["trial_id"],
             values,
             scores,
-            group=session_name(ctx.campaign_dir.name, ctx.stage, number, r["trial_id"]),
+            group=row_name(ctx.campaign_dir.name, ctx.stage, number, r["trial_id"]),
             failed=r["status"] == "errored",
             step=r["epochs"],
         )
@@ -187,8 +187,3 @@ def _first_report(record: dict) -> tuple[float, str]:
     """Trials in the order they first reported (unreported ones last), for their numbers."""
     times = [h["reported_at"] for h in record["history"] if "reported_at" in h]
     return (min(times) if times else math.inf, record["trial_id"])
-
-
-def session_name(campaign: str, stage: str, number: int, trial_id: str) -> str:
-    """The short name a trial has in the HParams table: campaign/stage #number (trial id)."""
-    return f"{campaign}/{stage} #{number} ({trial_id})"

@@ -70,7 +70,7 @@ class TrainStage(Stage):
         """This training's HParams session (tensorboard/train/<stage>/hparams), with its whole
         configuration and its validation metrics scored as the search it follows scored its
         trials (else by val_loss), so it lines up with them in one table."""
-        from ..hparams import flat_hparams, session_metrics, write_part, write_session
+        from ..hparams import flat_hparams, row_name, session_metrics, write_part, write_session
 
         best = best or {}
         metric, mode = best.get("search_metric", "val_loss"), best.get("mode", "min")
@@ -81,12 +81,13 @@ class TrainStage(Stage):
             | {f"val_{k}": v for k, v in r.items() if k not in ("epoch", "step", "val_loss")}
             for r in rows
         ]
-        values, scores = flat_hparams(params), session_metrics(history, metric, mode)
+        campaign = self.ctx.campaign_dir.name
+        values, scores = flat_hparams(params, campaign), session_metrics(history, metric, mode)
         write_session(
             self.ctx.tensorboard_dir / "train" / self.ctx.stage / "hparams",
             values,
             scores,
-            group=f"{self.ctx.campaign_dir.name}/{self.ctx.stage}",
+            group=row_name(campaign, self.ctx.stage),
             step=int(scores["epochs"]),
         )
         write_part(self.ctx.outputs_dir, [values], list(scores))
