@@ -7,8 +7,10 @@ Imports neither `pipeline` nor `slurm`, and no torch until a model is built:
 """
 
 from . import catalog  # noqa: F401  (registers the model kinds)
+from .plugins import PluginError
 from .registry import (
     ModelConfigError,
+    ModelPlugin,
     build_model,
     model_config,
     model_hyperparameters,
@@ -16,4 +18,13 @@ from .registry import (
     register_model,
 )
 
-__all__ = ["ModelConfigError", "build_model", "model_config", "model_hyperparameters", "model_kinds", "register_model"]
+__all__ = [
+    "ModelConfigError",
+    "ModelPlugin",
+    "PluginError",
+    "build_model",
+    "model_config",
+    "model_hyperparameters",
+    "model_kinds",
+    "register_model",
+]

@@ -3,7 +3,9 @@ can touch) and the dotted path of its builder. Unknown kinds and unknown hyperpa
 refused with the valid choices, so a typo in a workflow never trains a default model.
 
 Torch-free on import: a workflow's model section is validated on a login node without torch;
-the builder's module is imported by `build_model` only.
+the builder's module is imported by `build_model` only. Installed packages add kinds through the
+entry-point group `colliderflow.models` (models/plugins.py), each a `ModelPlugin`, loaded the
+first time a kind is looked up.
 """
 
 from __future__ import annotations
@@ -16,6 +18,35 @@ if TYPE_CHECKING:
     import torch
 
 _MODELS: dict[str, tuple[type, str]] = {}
+_PLUGINS_LOADED = False
+PLUGIN_GROUP = "colliderflow.models"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPlugin:
+    """What a package's `colliderflow.models` entry point names: the kind's config dataclass
+    (its fields are the hyperparameters; a `__post_init__` may refuse bad values with a
+    ValueError) and 'package.module:callable', called with the config to build the network."""
+
+    config: type
+    builder: str
+
+
+def load_plugins() -> None:
+    """Add the installed packages' kinds, once; a broken plug-in fails every lookup alike."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    from .plugins import PluginError, load_group
+
+    found: dict[str, ModelPlugin] = {}
+    load_group(PLUGIN_GROUP, ModelPlugin, set(_MODELS), found.__setitem__, "model kind")
+    for kind, plugin in found.items():
+        if not dataclasses.is_dataclass(plugin.config):
+            raise PluginError(f"model kind {kind!r}: ModelPlugin.config must be a dataclass")
+    for kind, plugin in found.items():
+        _MODELS[kind] = (plugin.config, plugin.builder)
+    _PLUGINS_LOADED = True
 
 
 class ModelConfigError(ValueError):
@@ -30,11 +61,21 @@ def register_model(kind: str, config_class: type, builder: str) -> None:
 
 
 def model_kinds() -> list[str]:
+    load_plugins()
     return sorted(_MODELS)
+
+
+def model_config_class(kind: str) -> type:
+    """The config dataclass of a registered kind."""
+    load_plugins()
+    if kind not in _MODELS:
+        raise ModelConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})")
+    return _MODELS[kind][0]
 
 
 def model_hyperparameters(kind: str) -> list[str]:
     """The hyperparameters (config fields) of a registered kind."""
+    load_plugins()
     if kind not in _MODELS:
         raise ModelConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})")
     return [f.name for f in dataclasses.fields(_MODELS[kind][0])]
@@ -42,6 +83,7 @@ def model_hyperparameters(kind: str) -> list[str]:
 
 def model_config(config: dict[str, Any]) -> Any:
     """Validate {'kind': ..., hyperparameters...} into the kind's config dataclass."""
+    load_plugins()
     values = dict(config)
     kind = values.pop("kind", None)
     if kind not in _MODELS:

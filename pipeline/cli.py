@@ -284,8 +284,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
+    from .plugins import load_plugins
     from .reference import reference_markdown
 
+    load_plugins()
     print(reference_markdown(), end="")
     return 0
 

@@ -198,6 +198,9 @@ def load_campaign_spec(
     workflow_file: str | Path, site: str | None = None, sets: list[str] | None = None
 ) -> CampaignSpec:
     """Load, override and validate a workflow with its site. Raises SpecError; writes nothing."""
+    from .plugins import load_plugins
+
+    load_plugins()
     workflow_path = Path(workflow_file)
     site_path = resolve_site_file(site)
     workflow_sets, site_sets = parse_overrides(list(sets or []))

@@ -1,16 +1,21 @@
-"""The reference of every workflow and site field, generated from the spec models themselves."""
+"""The reference of every workflow and site field, generated from the spec models themselves,
+and of every registered model kind and task (plug-ins from installed packages included)."""
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from models.registry import model_config_class, model_kinds
+
 from . import stages as stage_kinds
 from .site import SiteProfile
 from .spec import WorkflowSpec
+from .tasks import task_entry, task_names
 
 
 def _type_name(annotation: Any) -> str:
@@ -75,6 +80,21 @@ def _model_section(model: type[BaseModel], path: str, out: list[str], seen: set[
         _model_section(sub, sub_path, out, seen)
 
 
+def _dataclass_section(title: str, cls: type, out: list[str]) -> None:
+    """A dataclass's fields as a table: name, type, default."""
+    hints = typing.get_type_hints(cls)
+    out += [title, "", "| field | type | default |", "|---|---|---|"]
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            default = f"`{field.default!r}`"
+        elif field.default_factory is not dataclasses.MISSING:
+            default = f"`{field.default_factory()!r}`"
+        else:
+            default = "**required**"
+        out.append(f"| `{field.name}` | {_type_name(hints.get(field.name, field.type))} | {default} |")
+    out.append("")
+
+
 def reference_markdown() -> str:
     out = [
         "# colliderflow field reference",
@@ -94,4 +114,11 @@ def reference_markdown() -> str:
         _model_section(kind.params, f"stages.<name>.params ({name})", out, seen)
     out += ["## Site profiles (sites/*.yaml)", ""]
     _model_section(SiteProfile, "site", out, seen)
+    out += ["## Model kinds (`params.model` of train, `params.train.model` of hpo)", ""]
+    for kind in model_kinds():
+        _dataclass_section(f"Kind `{kind}`", model_config_class(kind), out)
+    out += ["## Tasks (`params.task`) and their `params.loss`", ""]
+    for name in task_names():
+        entry = task_entry(name)
+        _dataclass_section(f"Task `{name}`: {entry.description}", entry.loss_config, out)
     return "\n".join(out).rstrip() + "\n"

@@ -2,8 +2,9 @@
 
 A kind pairs a light parameter model (validated at submit time, on the login node,
 without heavy imports) with the dotted path of its implementation class, which is
-imported only inside the job. Kinds are added here as they are built; the registry
-lists only kinds that exist.
+imported only inside the job. The built-in kinds are registered here; installed packages add
+kinds through the entry-point group `colliderflow.stages` (see models/plugins.py), each a
+`StageKind` whose name is the entry point's, loaded the first time a kind is looked up.
 """
 
 from __future__ import annotations
@@ -35,6 +36,25 @@ class StageKind:
 
 
 _KINDS: dict[str, StageKind] = {}
+_PLUGINS_LOADED = False
+PLUGIN_GROUP = "colliderflow.stages"
+
+
+def load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    from models.plugins import PluginError, load_group
+
+    found: dict[str, StageKind] = {}
+    load_group(PLUGIN_GROUP, StageKind, set(_KINDS), found.__setitem__, "stage kind")
+    for name, kind in found.items():
+        if kind.name != name:
+            raise PluginError(f"stage kind entry point {name!r} names a StageKind called {kind.name!r}")
+        if not (isinstance(kind.params, type) and issubclass(kind.params, BaseModel)):
+            raise PluginError(f"stage kind {name!r}: params must be a pydantic model class")
+    _KINDS.update(found)
+    _PLUGINS_LOADED = True
 
 
 def register(kind: StageKind) -> None:
@@ -44,6 +64,7 @@ def register(kind: StageKind) -> None:
 
 
 def get(name: str) -> StageKind:
+    load_plugins()
     try:
         return _KINDS[name]
     except KeyError:
@@ -51,6 +72,7 @@ def get(name: str) -> StageKind:
 
 
 def names() -> list[str]:
+    load_plugins()
     return sorted(_KINDS)
 
 

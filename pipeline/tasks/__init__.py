@@ -4,6 +4,9 @@ registered model. Torch-free on import: a workflow's `task:` and `loss:` are val
 login node; the implementation module is imported when a stage runs.
 
     register_task("particle_flow", LossConfig, "pipeline.tasks.particle_flow:ParticleFlowTask")
+
+Installed packages add tasks through the entry-point group `colliderflow.tasks` (see
+models/plugins.py), each a `TaskPlugin`, loaded the first time a task is looked up.
 """
 
 from __future__ import annotations
@@ -25,7 +28,32 @@ class TaskEntry:
     description: str
 
 
+@dataclass(frozen=True)
+class TaskPlugin:
+    """What a package's `colliderflow.tasks` entry point names (the entry point's name is the
+    task's): its torch-free loss-settings dataclass, its 'module:Class' and a one-line summary."""
+
+    loss_config: type
+    implementation: str
+    description: str
+
+
 _TASKS: dict[str, TaskEntry] = {}
+_PLUGINS_LOADED = False
+PLUGIN_GROUP = "colliderflow.tasks"
+
+
+def load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    from models.plugins import load_group
+
+    found: dict[str, TaskPlugin] = {}
+    load_group(PLUGIN_GROUP, TaskPlugin, set(_TASKS), found.__setitem__, "task")
+    for name, plugin in found.items():
+        _TASKS[name] = TaskEntry(name, plugin.loss_config, plugin.implementation, plugin.description)
+    _PLUGINS_LOADED = True
 
 
 def register_task(name: str, loss_config: type, implementation: str, description: str) -> None:
@@ -35,10 +63,12 @@ def register_task(name: str, loss_config: type, implementation: str, description
 
 
 def task_names() -> list[str]:
+    load_plugins()
     return sorted(_TASKS)
 
 
 def task_entry(name: str) -> TaskEntry:
+    load_plugins()
     if name not in _TASKS:
         raise UnknownTask(f"unknown task {name!r} (available: {', '.join(task_names())})")
     return _TASKS[name]

@@ -1,0 +1,26 @@
+"""Every installed plug-in loaded at once, before a command reads a workflow, so that a broken
+one is one clear error (exit 2, naming its package and entry point) rather than a failure inside
+whichever field first looked a name up. The registries load their groups lazily on their own
+(a job, a Ray worker); this only makes it happen up front. See models/plugins.py."""
+
+from __future__ import annotations
+
+from models.plugins import PluginError
+
+from .errors import UserError
+
+GROUPS = ("colliderflow.models", "colliderflow.tasks", "colliderflow.stages")
+
+
+def load_plugins() -> None:
+    from models.registry import load_plugins as load_models
+
+    from . import stages
+    from .tasks import load_plugins as load_tasks
+
+    try:
+        load_models()
+        load_tasks()
+        stages.load_plugins()
+    except PluginError as exc:
+        raise UserError(str(exc)) from None
