@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any
 
+_LOADED: set[str] = set()  # the groups already loaded into their registries
+
 
 class PluginError(ValueError):
     """An installed plug-in cannot be used: the message names its package and entry point."""
@@ -57,6 +59,30 @@ def load_group(
             raise PluginError(f"{origin}: is a {type(value).__name__}, not a {kind.__name__}")
         seen[entry.name] = origin
         register(entry.name, value)
+
+
+def load_into(
+    registry: dict[str, Any],
+    group: str,
+    kind: type,
+    what: str,
+    check: Callable[[str, Any], str | None] = lambda name, value: None,
+    convert: Callable[[str, Any], Any] = lambda name, value: value,
+) -> None:
+    """Load `group` into `registry` once (the names already in it are the built-ins): each
+    plug-in must pass `check` (a complaint string, or None) and is stored as `convert` makes it.
+    Nothing is registered unless every plug-in of the group is good; a failure repeats on the
+    next lookup rather than leaving half a group."""
+    if group in _LOADED:
+        return
+    found: dict[str, Any] = {}
+    load_group(group, kind, set(registry), found.__setitem__, what)
+    for name, value in found.items():
+        complaint = check(name, value)
+        if complaint:
+            raise PluginError(f"{what} {name!r}: {complaint}")
+    registry.update({name: convert(name, value) for name, value in found.items()})
+    _LOADED.add(group)
 
 
 def names_in_group(group: str) -> list[str]:

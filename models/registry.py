@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     import torch
 
 _MODELS: dict[str, tuple[type, str]] = {}
-_PLUGINS_LOADED = False
 PLUGIN_GROUP = "colliderflow.models"
 
 
@@ -33,20 +32,17 @@ class ModelPlugin:
 
 
 def load_plugins() -> None:
-    """Add the installed packages' kinds, once; a broken plug-in fails every lookup alike."""
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    from .plugins import PluginError, load_group
+    """Add the installed packages' kinds (once)."""
+    from .plugins import load_into
 
-    found: dict[str, ModelPlugin] = {}
-    load_group(PLUGIN_GROUP, ModelPlugin, set(_MODELS), found.__setitem__, "model kind")
-    for kind, plugin in found.items():
-        if not dataclasses.is_dataclass(plugin.config):
-            raise PluginError(f"model kind {kind!r}: ModelPlugin.config must be a dataclass")
-    for kind, plugin in found.items():
-        _MODELS[kind] = (plugin.config, plugin.builder)
-    _PLUGINS_LOADED = True
+    load_into(
+        _MODELS,
+        PLUGIN_GROUP,
+        ModelPlugin,
+        "model kind",
+        check=lambda kind, plugin: None if dataclasses.is_dataclass(plugin.config) else "config must be a dataclass",
+        convert=lambda kind, plugin: (plugin.config, plugin.builder),
+    )
 
 
 class ModelConfigError(ValueError):

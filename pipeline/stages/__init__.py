@@ -36,25 +36,22 @@ class StageKind:
 
 
 _KINDS: dict[str, StageKind] = {}
-_PLUGINS_LOADED = False
 PLUGIN_GROUP = "colliderflow.stages"
 
 
-def load_plugins() -> None:
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    from models.plugins import PluginError, load_group
+def _plugin_complaint(name: str, kind: StageKind) -> str | None:
+    if kind.name != name:
+        return f"the entry point names a StageKind called {kind.name!r}"
+    if not (isinstance(kind.params, type) and issubclass(kind.params, BaseModel)):
+        return "params must be a pydantic model class"
+    return None
 
-    found: dict[str, StageKind] = {}
-    load_group(PLUGIN_GROUP, StageKind, set(_KINDS), found.__setitem__, "stage kind")
-    for name, kind in found.items():
-        if kind.name != name:
-            raise PluginError(f"stage kind entry point {name!r} names a StageKind called {kind.name!r}")
-        if not (isinstance(kind.params, type) and issubclass(kind.params, BaseModel)):
-            raise PluginError(f"stage kind {name!r}: params must be a pydantic model class")
-    _KINDS.update(found)
-    _PLUGINS_LOADED = True
+
+def load_plugins() -> None:
+    """Add the installed packages' stage kinds (once)."""
+    from models.plugins import load_into
+
+    load_into(_KINDS, PLUGIN_GROUP, StageKind, "stage kind", check=_plugin_complaint)
 
 
 def register(kind: StageKind) -> None:

@@ -39,21 +39,20 @@ class TaskPlugin:
 
 
 _TASKS: dict[str, TaskEntry] = {}
-_PLUGINS_LOADED = False
 PLUGIN_GROUP = "colliderflow.tasks"
 
 
 def load_plugins() -> None:
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    from models.plugins import load_group
+    """Add the installed packages' tasks (once)."""
+    from models.plugins import load_into
 
-    found: dict[str, TaskPlugin] = {}
-    load_group(PLUGIN_GROUP, TaskPlugin, set(_TASKS), found.__setitem__, "task")
-    for name, plugin in found.items():
-        _TASKS[name] = TaskEntry(name, plugin.loss_config, plugin.implementation, plugin.description)
-    _PLUGINS_LOADED = True
+    load_into(
+        _TASKS,
+        PLUGIN_GROUP,
+        TaskPlugin,
+        "task",
+        convert=lambda name, p: TaskEntry(name, p.loss_config, p.implementation, p.description),
+    )
 
 
 def register_task(name: str, loss_config: type, implementation: str, description: str) -> None:
