@@ -1,4 +1,4 @@
-"""The colliderflow command line (contract in DESIGN.md): submit, status, resume, cancel,
+"""The colliderflow command line (contract in docs/architecture.md): submit, status, resume, cancel,
 report, tensorboard, devcluster, site, score, reference.
 
 Exit codes: 0 success, 1 a stage failed (or --wait ended with a failure), 2 invalid input,
