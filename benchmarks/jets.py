@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from results_file import save
 
+from pipeline.evaluation.reports import stage_reports
+
 CLASSES = ("qcd", "z_qq", "w_qq", "t_bqq", "t_blv", "h_bb", "h_cc", "h_gg", "h_4q")
 
 
@@ -80,15 +82,16 @@ def training(preset: str, device: str, batch: int, constituents: int, steps: int
 
 def campaign_figures(campaign: Path) -> dict:
     out = {}
-    for report in sorted((campaign / "report").glob("*/jets.json")):
-        metrics = json.loads(report.read_text())
+    for stage_name, metrics in stage_reports(campaign / "report"):
+        if metrics.get("task") != "jet_classification":
+            continue
         sizes = {}
         for name in metrics["models"]:
             stage = campaign / "stages" / name.removesuffix("-best")
             result = json.loads((stage / "result.json").read_text())
             sizes[name] = {"steps": result["steps"], "epochs": result["epochs"], "init_from": result.get("init_from")}
         manifest = json.loads(Path(metrics["manifest"]).read_text())
-        out[report.parent.name] = {
+        out[stage_name] = {
             "classes": metrics["classes"],
             "test_jets": metrics["jets"],
             "train_jets": manifest["splits"]["train"]["events"],

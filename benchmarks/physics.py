@@ -13,11 +13,12 @@ machine of each figure.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 from pathlib import Path
 
 from results_file import save
+
+from pipeline.evaluation.reports import task_report
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +32,7 @@ def figures_of(campaign: Path) -> dict:
     """The headline figures of a campaign's report, per source and per difference."""
     import yaml
 
-    metrics = json.loads((campaign / "report" / "metrics.json").read_text())
+    metrics = task_report(campaign, "particle_flow")
     workflow = yaml.safe_load((campaign / "workflow.yaml").read_text())
     out: dict = {
         "campaign": str(campaign),
@@ -77,7 +78,7 @@ def main() -> None:
     labels = args.label or [c.name for c in args.campaigns]
     results = {}
     for label, campaign in zip(labels, args.campaigns, strict=True):
-        metrics = json.loads((campaign / "report" / "metrics.json").read_text())
+        metrics = task_report(campaign, "particle_flow")
         print(f"== {label}: {metrics['events']} {metrics['split']} events, processes {metrics.get('processes')}")
         print(table_text(metrics))
         results[label] = figures_of(campaign)

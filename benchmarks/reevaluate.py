@@ -1,6 +1,6 @@
 """Re-run a finished campaign's particle-flow `evaluate` stage in this process with parameter
 overrides (for instance `model_reference`, added after the campaign ran), on the same events,
-models, baseline calibration and bootstrap seed. The campaign's report/ is written anew; every
+models, baseline calibration and bootstrap seed. The stage's report/<stage>/ is written anew; every
 figure the first evaluation had comes out the same (a reproducibility check), plus what the
 overrides add.
 

@@ -3,7 +3,7 @@
 - the exported autoencoder's per-event latency at batch 1 in ONNX Runtime (median, p99; 1 and
   2 threads) beside PyTorch eager, and events/s in batches, on real QCD images;
 - with --campaign, the campaign's signal efficiency at 2% QCD mistag per point and its training
-  size (from report/anomaly.json), with the commit it was run at if recorded.
+  size (from report/<stage>/metrics.json), with the commit it was run at if recorded.
 
     python benchmarks/suep.py [--events 40] [--campaign campaigns/suep-anomaly-medium] [--latency-events 500]
 
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from results_file import save
+
+from pipeline.evaluation.reports import task_report
 
 MODEL = {"kind": "conv_autoencoder", "width": 8, "depth": 3, "image_shape": [3, 286, 360]}
 PROCESSES = ("pp_qcd", "suep_m125", "suep_m400", "suep_m750", "suep_m1000", "suep_m400_t1")
@@ -103,7 +105,7 @@ def torch_figures(model, batch: np.ndarray, latency_events: int) -> dict:
 
 
 def campaign_figures(campaign: Path) -> dict:
-    metrics = json.loads((campaign / "report" / "anomaly.json").read_text())
+    metrics = task_report(campaign, "anomaly_detection")
     manifest = json.loads(Path(metrics["manifest"]).read_text())
     train = json.loads((campaign / "stages" / "train" / "result.json").read_text())
     provenance = campaign / "PROVENANCE.json"

@@ -129,8 +129,8 @@ def _duration(store: CampaignStore, stage: str) -> str:
 
 
 def report_text(store: CampaignStore, observation: Observation, results: bool = False) -> str:
-    """Stage states and run times, the physics summary, the files under report/, and with
-    `results` each stage's raw result JSON."""
+    """Stage states and run times, the summary of every evaluate stage's report (report/<stage>/),
+    the files under report/, and with `results` each stage's raw result JSON."""
     lines = [status_table(store, observation), "", "Run time per stage (sum over attempts):"]
     for stage in observation.stages:
         lines.append(f"  {stage:<20} {_duration(store, stage)}")
@@ -149,36 +149,12 @@ def report_text(store: CampaignStore, observation: Observation, results: bool = 
     if raw:
         lines += ["", "Stage results:", *raw]
     report_dir = store.root / "report"
-    metrics_file = report_dir / "metrics.json"
-    if metrics_file.is_file():
-        from .evaluation.report import table_text
+    from .evaluation.reports import stage_reports, summary_lines
 
-        metrics = json.loads(metrics_file.read_text())
-        lines += ["", f"Physics performance ({metrics['events']} {metrics['split']} events):", table_text(metrics)]
-    anomaly_file = report_dir / "anomaly.json"
-    if anomaly_file.is_file():
-        from .evaluation.anomaly_report import table_text as anomaly_table
-
-        metrics = json.loads(anomaly_file.read_text())
-        lines += [
-            "",
-            f"Anomaly detection ({metrics['background_events']} background events of {metrics['split']}):",
-            anomaly_table(metrics),
-        ]
-        for source, lat in metrics.get("latency", {}).items():
-            m = lat["model"]
-            lines.append(
-                f"  {source} exported model at batch 1: median {m['median_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
-                f" ({lat['threads']} thread(s), {m['events']} events)"
-            )
-    for jets_file in sorted(report_dir.glob("*/jets.json")):
-        from .evaluation.jet_report import speed_up_text
-        from .evaluation.jet_report import table_text as jets_table
-
-        metrics = json.loads(jets_file.read_text())
-        jets = f"{metrics['jets']} {metrics['split']} jets of {metrics['classes']}"
-        heading = f"Jet tagging, {jets_file.parent.name} ({jets}):"
-        lines += ["", heading, jets_table(metrics), f"Convergence: {speed_up_text(metrics)}"]
+    for stage, metrics in stage_reports(report_dir):
+        summary = summary_lines(stage, metrics)
+        if summary:
+            lines += ["", *summary]
     files = sorted(p for p in report_dir.rglob("*") if p.is_file()) if report_dir.is_dir() else []
     lines += ["", f"Report files in {report_dir}:" if files else f"No report files yet in {report_dir}."]
     lines += [f"  {p.relative_to(report_dir)}" for p in files]

@@ -44,6 +44,11 @@ class StageContext:
         return self.stage_dir / "outputs"
 
     @property
+    def report_dir(self) -> Path:
+        """The stage's report folder, report/<stage>/ in the campaign (evaluate stages)."""
+        return self.campaign_dir / "report" / self.stage
+
+    @property
     def checkpoints_dir(self) -> Path:
         return self.stage_dir / "checkpoints"
 

@@ -66,7 +66,7 @@ def campaign(tmp_path_factory):
 
 def test_pretrain_finetune_and_scratch_complete_and_are_evaluated(campaign):
     assert {s["state"] for s in status_json(campaign)["stages"].values()} == {"COMPLETED"}
-    metrics = json.loads((campaign / "report" / "evaluate" / "jets.json").read_text())
+    metrics = json.loads((campaign / "report" / "evaluate" / "metrics.json").read_text())
     assert metrics["classes"] == ["qcd", "t_bqq"] and set(metrics["models"]) == {"finetune", "scratch"}
     for model in metrics["models"].values():
         assert set(model) == {"auc", "accuracy", "rejection_at_0.5", "rejection_at_0.3"}
@@ -123,7 +123,7 @@ def test_a_backbone_of_another_size_is_refused(campaign, tmp_path):
 
 
 def test_quark_gluon_is_a_second_downstream_task_with_its_own_report(campaign):
-    metrics = json.loads((campaign / "report" / "evaluate_qg" / "jets.json").read_text())
+    metrics = json.loads((campaign / "report" / "evaluate_qg" / "metrics.json").read_text())
     assert metrics["classes"] == ["quark", "gluon"] and list(metrics["models"]) == ["qg"]
     assert sum(metrics["per_class"].values()) == metrics["jets"] > 0
     assert "speed_up" not in metrics["convergence"]  # no from-scratch partner in this campaign

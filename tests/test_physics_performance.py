@@ -90,10 +90,25 @@ def test_evaluate_runs_on_data_without_a_training_split_leaving_the_baseline_unc
     params = StageDataParams(split={"train": 0.0, "val": 0.0, "test": 1.0})
     stage_files(files, tmp_path / "staged", params, log=lambda m: None)
     manifest = tmp_path / "staged" / "manifest.json"
-    workflow = {"name": "evalonly", "stages": {"evaluate": {"kind": "evaluate", "params": {"data": str(manifest)}}}}
+    # two evaluate stages of one family in one campaign: each keeps its own report
+    stages = {
+        "evaluate": {"kind": "evaluate", "params": {"data": str(manifest)}},
+        "evaluate_again": {"kind": "evaluate", "params": {"data": str(manifest), "bootstrap": 20, "seed": 9}},
+    }
+    workflow = {"name": "evalonly", "stages": stages}
     result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     campaign = tmp_path / "campaigns" / "evalonly"
     assert "left uncalibrated" in (campaign / "stages" / "evaluate" / "logs" / "stage.log").read_text()
-    metrics = json.loads((campaign / "report" / "metrics.json").read_text())
-    assert list(metrics["sources"]) == ["baseline", "ideal", "element-truth"] and metrics["events"] == 12
+    reports = {name: json.loads((campaign / "report" / name / "metrics.json").read_text()) for name in stages}
+    for report in reports.values():
+        assert report["task"] == "particle_flow"
+        assert list(report["sources"]) == ["baseline", "ideal", "element-truth"] and report["events"] == 12
+    assert reports["evaluate"]["bootstrap"] != reports["evaluate_again"]["bootstrap"] == 20
+    for name in stages:
+        folder = campaign / "report" / name
+        assert (folder / "report.md").is_file() and any((folder / "plots").iterdir())
+        assert any((campaign / "tensorboard" / "evaluate" / name / "baseline").iterdir())
+    summary = run_cli("report", str(campaign), cwd=tmp_path).stdout
+    assert "Physics performance, evaluate (12 test events)" in summary
+    assert "Physics performance, evaluate_again (12 test events)" in summary

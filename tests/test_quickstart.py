@@ -27,7 +27,7 @@ def test_quickstart_small_variant_runs_end_to_end_and_reports_every_metric(tmp_p
     )
     assert result.returncode == 0, result.stdout + result.stderr
     campaign = tmp_path / "campaigns" / "qs"
-    metrics = json.loads((campaign / "report" / "metrics.json").read_text())
+    metrics = json.loads((campaign / "report" / "evaluate" / "metrics.json").read_text())
     # models first, then the reference points, on the same events
     assert list(metrics["sources"]) == ["search-best", "train", "baseline", "ideal", "element-truth"]
     assert sum(metrics["processes"].values()) == metrics["events"]
@@ -63,9 +63,9 @@ def test_quickstart_small_variant_runs_end_to_end_and_reports_every_metric(tmp_p
             assert {"value", "err", "interval", "significant"} <= set(source[key])
     calibration = campaign / "stages" / "evaluate" / "outputs" / "baseline_calibration.json"
     assert set(json.loads(calibration.read_text())["classes"]) == {"neutral hadron", "photon"}
-    plots = {p.name for p in (campaign / "report" / "plots").iterdir()}
+    plots = {p.name for p in (campaign / "report" / "evaluate" / "plots").iterdir()}
     assert {"jet_response.png", "jet_response_vs_pt.png", "met_difference.png", "confusion_train.png"} <= plots
-    text = (campaign / "report" / "report.md").read_text()
+    text = (campaign / "report" / "evaluate" / "report.md").read_text()
     assert "jet pT resolution" in text and "Paired differences to `baseline`" in text
     trained = json.loads((campaign / "stages" / "train" / "result.json").read_text())
     assert (
@@ -79,4 +79,4 @@ def test_quickstart_small_variant_runs_end_to_end_and_reports_every_metric(tmp_p
     assert "Paired differences to baseline" in report.stdout
     for source in ("baseline", "train", "search-best"):
         assert source in report.stdout
-    assert (campaign / "tensorboard" / "evaluate" / "baseline").is_dir()
+    assert (campaign / "tensorboard" / "evaluate" / "evaluate" / "baseline").is_dir()

@@ -77,7 +77,7 @@ def campaign(tmp_path_factory):
 
 def test_every_stage_completes_and_the_report_names_each_source(campaign):
     assert {s["state"] for s in status_json(campaign)["stages"].values()} == {"COMPLETED"}
-    metrics = json.loads((campaign / "report" / "anomaly.json").read_text())
+    metrics = json.loads((campaign / "report" / "evaluate" / "metrics.json").read_text())
     assert metrics["background"] == ["pp_qcd"] and list(metrics["points"]) == ["suep_m750"]
     selections = metrics["points"]["suep_m750"]["selections"]
     assert set(selections) == {"all", "ht>=500"}
@@ -86,16 +86,16 @@ def test_every_stage_completes_and_the_report_names_each_source(campaign):
         assert set(source["efficiency"]) == {"0.01", "0.02", "0.05"}
         assert all(0.0 <= e["value"] <= 1.0 for e in source["efficiency"].values())
     assert set(selections["all"]["differences"]) == {"train - track_multiplicity", "train - ht"}
-    plots = {p.name for p in (campaign / "report" / "plots").iterdir()}
+    plots = {p.name for p in (campaign / "report" / "evaluate" / "plots").iterdir()}
     assert {"roc_train.png", "scores_train.png", "examples_train.png"} <= plots
-    assert any((campaign / "tensorboard" / "evaluate" / "train").glob("events.out.tfevents.*"))
-    assert any((campaign / "tensorboard" / "evaluate" / "plots").glob("events.out.tfevents.*"))
+    assert any((campaign / "tensorboard" / "evaluate" / "evaluate" / "train").glob("events.out.tfevents.*"))
+    assert any((campaign / "tensorboard" / "evaluate" / "evaluate" / "plots").glob("events.out.tfevents.*"))
     report = run_cli("report", str(campaign), cwd=campaign)
     assert report.returncode == 0 and "Anomaly detection" in report.stdout and "at batch 1: median" in report.stdout
 
 
 def test_signal_scores_are_distributed_differently_from_qcd(campaign):
-    scores = np.load(campaign / "report" / "anomaly_scores.npz")
+    scores = np.load(campaign / "report" / "evaluate" / "anomaly_scores.npz")
     processes = list(scores["processes"])
     qcd = scores["score_train"][scores["process_id"] == processes.index("pp_qcd")]
     signal = scores["score_train"][scores["process_id"] == processes.index("suep_m750")]
@@ -116,7 +116,7 @@ def test_the_exported_onnx_model_scores_events_like_pytorch(campaign, tmp_path):
     assert latency["events"] == 30 and latency["model"]["events"] == 20 and latency["model"]["p99_ms"] > 0
     rows = list(csv.DictReader(out.open()))
     onnx = {int(r["event_id"]): float(r["score"]) for r in rows}
-    scores = np.load(campaign / "report" / "anomaly_scores.npz")
+    scores = np.load(campaign / "report" / "evaluate" / "anomaly_scores.npz")
     signal = scores["process_id"] == list(scores["processes"]).index("suep_m750")
     torch_scores = dict(zip(scores["event_id"][signal].tolist(), scores["score_train"][signal].tolist(), strict=True))
     assert set(onnx) == set(torch_scores)

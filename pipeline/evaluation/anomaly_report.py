@@ -9,8 +9,24 @@ import numpy as np
 
 from ..atomic import atomic_path, atomic_write_json, atomic_write_text
 from .anomaly import RULE_BASED, ScoredEvents
+from .reports import REPORT_FILE
 
-REPORT_FILE = "anomaly.json"
+REPORT_TASK = "anomaly_detection"
+
+
+def summary_lines(stage: str, metrics: dict) -> list[str]:
+    """`colliderflow report`'s summary of this stage's report: the table and the latencies."""
+    background = f"{metrics['background_events']} background events of {metrics['split']}"
+    lines = [f"Anomaly detection, {stage} ({background}):", table_text(metrics)]
+    for source, lat in metrics.get("latency", {}).items():
+        m = lat["model"]
+        lines.append(
+            f"  {source} exported model at batch 1: median {m['median_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
+            f" ({lat['threads']} thread(s), {m['events']} events)"
+        )
+    return lines
+
+
 CHANNELS = ("track pT", "ECAL ET", "HCAL ET")
 DISPLAY_POOL = 4  # example images are max-pooled 4 x 4 for display: single pixels vanish at print size
 
@@ -139,7 +155,8 @@ def plot_examples(plt, metrics: dict, events: ScoredEvents) -> dict:
     return figures
 
 
-def write(report_dir: Path, metrics: dict, events: ScoredEvents, tensorboard_dir: Path) -> list[Path]:
+def write(report_dir: Path, metrics: dict, events: ScoredEvents, logdir: Path) -> list[Path]:
+    """report_dir: the stage's report/<stage>/; logdir: its TensorBoard tensorboard/evaluate/<stage>."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,9 +171,9 @@ def write(report_dir: Path, metrics: dict, events: ScoredEvents, tensorboard_dir
             fig.savefig(path, dpi=70, bbox_inches="tight")
             plt.close(fig)
             paths.append(path)
-    atomic_write_json(report_dir / REPORT_FILE, metrics, sort_keys=False)
+    atomic_write_json(report_dir / REPORT_FILE, {"task": REPORT_TASK, **metrics}, sort_keys=False)
     atomic_write_text(report_dir / "report.md", markdown(metrics, paths))
-    tensorboard(metrics, paths, tensorboard_dir)
+    tensorboard(metrics, paths, logdir)
     return paths
 
 
@@ -175,12 +192,12 @@ def write_scores(path: Path, events: ScoredEvents, event_id: np.ndarray) -> None
         )
 
 
-def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None:
+def tensorboard(metrics: dict, paths: list[Path], logdir: Path) -> None:
     from ..tb_writer import plot_images, scalar_writer
 
     sources = {s for p in metrics["points"].values() for sel in p["selections"].values() for s in sel["sources"]}
     for source in sorted(sources):
-        with scalar_writer(tensorboard_dir / "evaluate" / source, replace=True) as writer:
+        with scalar_writer(logdir / source, replace=True) as writer:
             for point, p in metrics["points"].items():
                 for label, sel in p["selections"].items():
                     if source not in sel["sources"]:
@@ -190,7 +207,7 @@ def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None
                     writer.add_scalar(f"auc/{tag}", s["auc"]["value"], 0)
                     for rate, e in s["efficiency"].items():
                         writer.add_scalar(f"efficiency_at_{rate}_mistag/{tag}", e["value"], 0)
-    plot_images(tensorboard_dir / "evaluate" / "plots", paths)
+    plot_images(logdir / "plots", paths)
 
 
-__all__ = ["REPORT_FILE", "RULE_BASED", "table_text", "write", "write_scores"]
+__all__ = ["REPORT_TASK", "RULE_BASED", "table_text", "write", "write_scores"]

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_json, atomic_write_text
+from .reports import REPORT_FILE
 
-REPORT_FILE = "jets.json"
+REPORT_TASK = "jet_classification"
+
+
+def summary_lines(stage: str, metrics: dict) -> list[str]:
+    """`colliderflow report`'s summary of this stage's report."""
+    jets = f"{metrics['jets']} {metrics['split']} jets of {metrics['classes']}"
+    return [f"Jet tagging, {stage} ({jets}):", table_text(metrics), f"Convergence: {speed_up_text(metrics)}"]
 
 
 def _cell(m: dict) -> str:
@@ -99,7 +106,7 @@ def write(report_dir: Path, metrics: dict, tensorboard_dir: Path) -> list[Path]:
     from ..tb_writer import plot_images, scalar_writer
 
     paths = plots(metrics, report_dir / "plots")
-    atomic_write_json(report_dir / REPORT_FILE, metrics, sort_keys=False)
+    atomic_write_json(report_dir / REPORT_FILE, {"task": REPORT_TASK, **metrics}, sort_keys=False)
     atomic_write_text(report_dir / "report.md", markdown(metrics, paths))
     for name, m in metrics["models"].items():
         with scalar_writer(tensorboard_dir / name, replace=True) as writer:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..atomic import atomic_write_json, atomic_write_text
 from .candidates import CLASS_NAMES
 from .comparison import ordered
+from .reports import REPORT_FILE
 
 
 def _fmt(value, error=None) -> str:
@@ -307,15 +308,25 @@ def plots(metrics: dict, distributions: dict, directory: Path) -> list[Path]:
     return written
 
 
-def write(report_dir: Path, metrics: dict, responses: dict, tensorboard_dir: Path) -> list[Path]:
+REPORT_TASK = "particle_flow"
+
+
+def summary_lines(stage: str, metrics: dict) -> list[str]:
+    """`colliderflow report`'s summary of this stage's report."""
+    return [f"Physics performance, {stage} ({metrics['events']} {metrics['split']} events):", table_text(metrics)]
+
+
+def write(report_dir: Path, metrics: dict, responses: dict, logdir: Path) -> list[Path]:
+    """report_dir: the stage's report/<stage>/; logdir: its TensorBoard tensorboard/evaluate/<stage>."""
     paths = plots(metrics, responses, report_dir / "plots")
-    atomic_write_json(report_dir / "metrics.json", metrics, sort_keys=False)
+    metrics = {"task": REPORT_TASK, **metrics}
+    atomic_write_json(report_dir / REPORT_FILE, metrics, sort_keys=False)
     atomic_write_text(report_dir / "report.md", markdown(metrics, paths))
-    tensorboard(metrics, paths, tensorboard_dir)
+    tensorboard(metrics, paths, logdir)
     return paths
 
 
-def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None:
+def tensorboard(metrics: dict, paths: list[Path], logdir: Path) -> None:
 
     from ..tb_writer import plot_images, scalar_writer
 
@@ -327,7 +338,7 @@ def tensorboard(metrics: dict, paths: list[Path], tensorboard_dir: Path) -> None
             **{f"efficiency/{n}": c["efficiency"] for n, c in m.get("particles", {}).get("classes", {}).items()},
             **{f"fake_rate/{n}": c["fake_rate"] for n, c in m.get("particles", {}).get("classes", {}).items()},
         }
-        with scalar_writer(tensorboard_dir / "evaluate" / source, replace=True) as writer:
+        with scalar_writer(logdir / source, replace=True) as writer:
             for tag, value in scalars.items():
                 writer.add_scalar(tag, value, 0)
-    plot_images(tensorboard_dir / "evaluate" / "plots", paths)
+    plot_images(logdir / "plots", paths)

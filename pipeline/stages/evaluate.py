@@ -140,8 +140,8 @@ class EvaluateStage(Stage):
             "timing": timing,
         }
         out["evaluation_events_per_second"] = len(events) * len(sources) / max(time.perf_counter() - began, 1e-9)
-        report_dir = ctx.campaign_dir / "report"
-        paths = report.write(report_dir, out, distributions, ctx.tensorboard_dir)
+        report_dir = ctx.report_dir
+        paths = report.write(report_dir, out, distributions, ctx.tensorboard_dir / "evaluate" / ctx.stage)
         ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{report.table_text(out)}")
         summary = {
             name: {

@@ -65,8 +65,8 @@ def evaluate_images(stage) -> dict:
     events.scores.update(anomaly.rule_based(dataset, indices))
     metrics = anomaly.compare(events, p.anomaly.mistag_rates, p.anomaly.trigger_ht, p.bootstrap, p.seed)
     metrics |= {"split": p.split, "manifest": str(stage.manifest), "latency": latency, "timing": timing}
-    report_dir = ctx.campaign_dir / "report"
-    paths = anomaly_report.write(report_dir, metrics, events, ctx.tensorboard_dir)
+    report_dir = ctx.report_dir
+    paths = anomaly_report.write(report_dir, metrics, events, ctx.tensorboard_dir / "evaluate" / ctx.stage)
     anomaly_report.write_scores(report_dir / "anomaly_scores.npz", events, event_id)
     ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{anomaly_report.table_text(metrics)}")
     two = "0.02" if 0.02 in p.anomaly.mistag_rates else f"{p.anomaly.mistag_rates[0]:g}"

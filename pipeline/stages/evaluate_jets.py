@@ -66,7 +66,7 @@ def evaluate_jets(stage) -> dict:
         pair = jet_metrics.speed_up(curves[finetuned[0]], curves[scratch[0]])
         metrics["convergence"]["speed_up"] = {"finetuned": finetuned[0], "scratch": scratch[0], **pair}
     metrics |= {"split": p.split, "manifest": str(stage.manifest)}
-    report_dir = ctx.campaign_dir / "report" / ctx.stage  # a campaign may evaluate several downstream tasks
+    report_dir = ctx.report_dir
     paths = jet_report.write(report_dir, metrics, ctx.tensorboard_dir / "evaluate" / ctx.stage)
     ctx.log(f"report written to {report_dir} ({len(paths)} plots)\n{jet_report.table_text(metrics)}")
     ctx.log(jet_report.speed_up_text(metrics))
