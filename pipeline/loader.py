@@ -31,10 +31,6 @@ class CampaignSpec:
     site_file: Path
     overrides: tuple[str, ...] = ()
 
-    def stage_params(self, stage: str) -> BaseModel:
-        spec = self.workflow.stages[stage]
-        return stage_kinds.get(spec.kind).params.model_validate(spec.params)
-
 
 def load_yaml(path: Path) -> dict[str, Any]:
     source = str(path)
