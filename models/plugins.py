@@ -83,8 +83,3 @@ def load_into(
             raise PluginError(f"{what} {name!r}: {complaint}")
     registry.update({name: convert(name, value) for name, value in found.items()})
     _LOADED.add(group)
-
-
-def names_in_group(group: str) -> list[str]:
-    """The names the installed packages register in `group` (nothing imported)."""
-    return sorted(entry.name for entry in metadata.entry_points(group=group))

@@ -71,10 +71,7 @@ def model_config_class(kind: str) -> type:
 
 def model_hyperparameters(kind: str) -> list[str]:
     """The hyperparameters (config fields) of a registered kind."""
-    load_plugins()
-    if kind not in _MODELS:
-        raise ModelConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})")
-    return [f.name for f in dataclasses.fields(_MODELS[kind][0])]
+    return [f.name for f in dataclasses.fields(model_config_class(kind))]
 
 
 def model_config(config: dict[str, Any]) -> Any:

@@ -15,6 +15,8 @@ import time
 
 from pydantic import TypeAdapter, ValidationError
 
+from models.plugins import PluginError
+
 from .errors import CampaignBusy, UserError
 from .fields import CampaignName
 
@@ -313,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"colliderflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except PluginError as exc:  # a registry met a broken plug-in on a lookup (e.g. `report`)
+        print(f"colliderflow: error: {exc}", file=sys.stderr)
+        return 2
     except CampaignBusy as exc:
         print(f"colliderflow: {exc}", file=sys.stderr)
         return exc.exit_code

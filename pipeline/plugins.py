@@ -1,15 +1,10 @@
 """Every installed plug-in loaded at once, before a command reads a workflow, so that a broken
-one is one clear error (exit 2, naming its package and entry point) rather than a failure inside
-whichever field first looked a name up. The registries load their groups lazily on their own
-(a job, a Ray worker); this only makes it happen up front. See models/plugins.py."""
+one is one clear error (a `models.plugins.PluginError`: exit 2, naming its package and entry
+point) rather than a failure inside whichever field first looked a name up. The registries load
+their groups lazily on their own (a job, a Ray worker, `colliderflow report`); this only makes
+it happen up front. See models/plugins.py."""
 
 from __future__ import annotations
-
-from models.plugins import PluginError
-
-from .errors import UserError
-
-GROUPS = ("colliderflow.models", "colliderflow.tasks", "colliderflow.stages")
 
 
 def load_plugins() -> None:
@@ -18,9 +13,6 @@ def load_plugins() -> None:
     from . import stages
     from .tasks import load_plugins as load_tasks
 
-    try:
-        load_models()
-        load_tasks()
-        stages.load_plugins()
-    except PluginError as exc:
-        raise UserError(str(exc)) from None
+    load_models()
+    load_tasks()
+    stages.load_plugins()

@@ -4,8 +4,8 @@ Every evaluate stage, whatever its task, writes `report/<stage>/` in the campaig
 (every figure, with `"task"` naming the learning task it evaluated), `report.md` and `plots/`,
 plus what its task adds (the anomaly task's per-event `anomaly_scores.npz`). Two evaluate
 stages of one campaign keep two reports. The summary `colliderflow report` prints comes from the
-task's report module, looked up by that `"task"` field; a report of a task without one is
-listed by its files only.
+`report_summary` the task registered (plug-in tasks included), looked up by that `"task"` field;
+a report of a task without one, or no longer installed, is listed by its files only.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ import json
 from pathlib import Path
 
 REPORT_FILE = "metrics.json"
-SUMMARIES = {
-    "particle_flow": "pipeline.evaluation.report:summary_lines",
-    "anomaly_detection": "pipeline.evaluation.anomaly_report:summary_lines",
-    "jet_classification": "pipeline.evaluation.jet_report:summary_lines",
-}
 
 
 def stage_reports(report_root: Path) -> list[tuple[str, dict]]:
@@ -34,8 +29,13 @@ def stage_reports(report_root: Path) -> list[tuple[str, dict]]:
 
 
 def summary_lines(stage: str, metrics: dict) -> list[str]:
-    """The summary of one stage's report, from its task's report module (none if it has none)."""
-    target = SUMMARIES.get(metrics.get("task", ""))
+    """The summary of one stage's report, from its task's `report_summary` (none if it has none)."""
+    from ..tasks import UnknownTask, task_entry
+
+    try:
+        target = task_entry(str(metrics.get("task", ""))).report_summary
+    except UnknownTask:
+        return []
     if target is None:
         return []
     module, _, name = target.partition(":")

@@ -71,14 +71,15 @@ class TrainStage(Stage):
         configuration and its validation metrics scored as the search it follows scored its
         trials (else by val_loss), so it lines up with them in one table."""
         from ..hparams import flat_hparams, row_name, session_metrics, write_part, write_session
+        from ..training.trainer import searchable
 
         best = best or {}
         metric, mode = best.get("search_metric", "val_loss"), best.get("mode", "min")
         path = self.ctx.outputs_dir / "validation.jsonl"
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
         history = [
-            {"epoch": r["epoch"], "val_loss": r["val_loss"]}
-            | {f"val_{k}": v for k, v in r.items() if k not in ("epoch", "step", "val_loss")}
+            {"epoch": r["epoch"]}
+            | searchable(r["val_loss"], {k: v for k, v in r.items() if k not in ("epoch", "step", "val_loss")})
             for r in rows
         ]
         campaign = self.ctx.campaign_dir.name

@@ -26,16 +26,21 @@ class TaskEntry:
     loss_config: type  # torch-free dataclass of the task's loss settings (params.loss)
     implementation: str  # "module:Class", imported when a stage runs
     description: str
+    # "module:function(stage, metrics) -> lines": `colliderflow report`'s summary of an evaluate
+    # stage's report/<stage>/metrics.json whose "task" is this one (None: its files are listed)
+    report_summary: str | None = None
 
 
 @dataclass(frozen=True)
 class TaskPlugin:
     """What a package's `colliderflow.tasks` entry point names (the entry point's name is the
-    task's): its torch-free loss-settings dataclass, its 'module:Class' and a one-line summary."""
+    task's): its torch-free loss-settings dataclass, its 'module:Class', a one-line summary and,
+    optionally, the 'module:function' that summarises its evaluate stages' reports."""
 
     loss_config: type
     implementation: str
     description: str
+    report_summary: str | None = None
 
 
 _TASKS: dict[str, TaskEntry] = {}
@@ -51,14 +56,16 @@ def load_plugins() -> None:
         PLUGIN_GROUP,
         TaskPlugin,
         "task",
-        convert=lambda name, p: TaskEntry(name, p.loss_config, p.implementation, p.description),
+        convert=lambda name, p: TaskEntry(name, p.loss_config, p.implementation, p.description, p.report_summary),
     )
 
 
-def register_task(name: str, loss_config: type, implementation: str, description: str) -> None:
+def register_task(
+    name: str, loss_config: type, implementation: str, description: str, report_summary: str | None = None
+) -> None:
     if name in _TASKS:
         raise ValueError(f"task {name!r} is registered twice")
-    _TASKS[name] = TaskEntry(name, loss_config, implementation, description)
+    _TASKS[name] = TaskEntry(name, loss_config, implementation, description, report_summary)
 
 
 def task_names() -> list[str]:

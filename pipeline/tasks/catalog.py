@@ -11,16 +11,19 @@ register_task(
     LossConfig,
     "pipeline.tasks.particle_flow:ParticleFlowTask",
     "MLPF: per-element particle classification and momentum regression on staged events",
+    report_summary="pipeline.evaluation.report:summary_lines",
 )
 register_task(
     "anomaly_detection",
     DiceLossConfig,
     "pipeline.tasks.anomaly_detection:AnomalyDetectionTask",
     "an autoencoder reconstructs background detector images (inverse Dice loss); the score is 1/D",
+    report_summary="pipeline.evaluation.anomaly_report:summary_lines",
 )
 register_task(
     "jet_classification",
     JetClassificationConfig,
     "pipeline.tasks.jet_classification:JetClassificationTask",
     "jets of the chosen classes (loss.classes): cross-entropy, plus the jet-feature regression when weighted",
+    report_summary="pipeline.evaluation.jet_report:summary_lines",
 )

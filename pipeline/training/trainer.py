@@ -55,6 +55,12 @@ class TrialMode:
     best: float | None = None  # its best value in the epochs reported before a resume
 
 
+def searchable(val_loss: float | None, metrics: dict[str, float]) -> dict[str, Any]:
+    """A validation's figures under the names a search and HParams know them by: `val_loss`
+    and `val_<name>` for each of the task's validation metrics."""
+    return {"val_loss": val_loss} | {f"val_{name}": value for name, value in metrics.items()}
+
+
 @dataclass
 class _Run:
     """The loop's state: what it trains on and where it is."""
@@ -324,8 +330,7 @@ class Trainer:
         if self.trial is None:
             return
         train_loss = run.epoch_loss / run.epoch_batches if run.epoch_batches else None
-        report = {"epoch": run.epoch, "step": run.step, "val_loss": val_loss, "train_loss": train_loss}
-        report |= {f"val_{name}": value for name, value in metrics.items()}  # searchable metrics
+        report = {"epoch": run.epoch, "step": run.step, "train_loss": train_loss} | searchable(val_loss, metrics)
         score, best = report.get(self.trial.metric), self.trial.best
         better = score is not None and (best is None or (score < best if self.trial.mode == "min" else score > best))
         # rank 0 holds the search's metric (a task metric is its own share): its decision, for
