@@ -84,7 +84,7 @@ def worker_generate(out: Path, process: str, events: int, level: str) -> dict:
 
 def worker_stage(files: list[Path], out: Path, level: str) -> dict:
     from pipeline.data.staging import stage_files
-    from pipeline.stages.params.stage_data import StageDataParams
+    from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 
     params = StageDataParams(input_level=level, max_events_per_shard=500, step_size=200)
     started = time.perf_counter()
@@ -97,11 +97,11 @@ def worker_stage(files: list[Path], out: Path, level: str) -> dict:
 def worker_read(files: list[Path], level: str) -> dict:
     import uproot
 
-    from pipeline.data.staging import FileStager
-    from pipeline.stages.params.stage_data import StageDataParams
+    from pipeline.data.staging import ElementReader
+    from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 
     params = StageDataParams(input_level=level)
-    branches = FileStager(params.features, level, "events", 200, 500).required_branches()
+    branches = ElementReader(params.features, level, "events", 200).required_branches()
     started = time.perf_counter()
     events = 0
     for path in files:

@@ -24,12 +24,12 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a parameter of the stage")
     args = parser.parse_args()
 
-    from pipeline.runner import build_context
+    from pipeline.context import open_context
 
-    ctx, (_, kind) = build_context(args.campaign, args.stage, None)
+    ctx, _, kind = open_context(args.campaign, args.stage, None)
     overrides = dict(item.split("=", 1) for item in args.set)
     params = ctx.params.model_dump() | {k: yaml.safe_load(v) for k, v in overrides.items()}
-    ctx.params = kind.params.model_validate(params)
+    ctx.params = kind.validate(params)
     ctx.log(f"re-evaluation with {overrides}")
     stage = kind.load()(ctx)
     stage.run()

@@ -28,12 +28,12 @@ BATCH = 4
 
 def make_data(directory: Path, events: int, split: dict | None = None) -> Path:
     from pipeline.data.staging import stage_files
+    from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
     from pipeline.physics.detector_spec import DetectorSpec
     from pipeline.physics.generator import generate
     from pipeline.physics.rootio import EventWriter
     from pipeline.physics.schema import LEVEL_COLLECTIONS
     from pipeline.physics.simulate import simulate_event
-    from pipeline.stages.params.stage_data import StageDataParams
 
     files = []
     for index, process in enumerate(["ee_tt", "ee_qq", "ee_zh"]):

@@ -16,6 +16,7 @@ from .errors import SchedulerDown
 from .loader import CampaignSpec
 from .observe import ACTIVE, Observation, StageStatus, observe, record_observation
 from .runner import StageJob
+from .spec import ResolvedResources
 from .store import CampaignStore, job_name
 from .timelimit import time_to_minutes
 
@@ -44,9 +45,8 @@ def job_request(
     """Stage resources + site defaults -> one scheduler request."""
     site = spec.site
     stage_spec = spec.workflow.stages[stage]
-    resources = stage_spec.resources  # already resolved against the site (loader.resolve_resources)
-    gpus = site.gpus_per_node if resources.gpus_per_node == "all" else resources.gpus_per_node
-    tasks = max(1, gpus) if resources.tasks_per_node == "devices" else resources.tasks_per_node
+    resources = ResolvedResources.of(stage_spec.resources)  # resolved once, at validation (loader)
+    gpus, tasks = resources.gpus_per_node, resources.tasks_per_node
     env = dict(site.env)
     env.update(site_launch.job_env(site))  # the required variables as submitted, whatever --export says
     env.update(stage_spec.env)

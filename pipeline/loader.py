@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from . import families
 from . import stages as stage_kinds
 from .dag import CycleError, topological_order
 from .errors import SpecError
@@ -159,20 +160,76 @@ def resolve_resources(workflow: WorkflowSpec, site: SiteProfile, sources: tuple[
     return workflow.model_copy(update={"stages": stages})
 
 
+def _with_family(workflow: WorkflowSpec, name: str, kind) -> dict[str, Any]:
+    """A family stage's params with its `dataset`: as given, else the family of the nearest
+    upstream stage (through needs) that names one, else the default. So an evaluate stage
+    needing a jets stage_data evaluates jets without saying so."""
+    params = workflow.stages[name].params
+    if kind.family_params is None or "dataset" in params:
+        return params
+    seen, queue = {name}, list(workflow.stages[name].needs)
+    while queue:
+        upstream = queue.pop(0)
+        if upstream in seen or upstream not in workflow.stages:
+            continue
+        seen.add(upstream)
+        spec = workflow.stages[upstream]
+        if isinstance(spec.params.get("dataset"), str):
+            return {**params, "dataset": spec.params["dataset"]}
+        queue.extend(spec.needs)
+    return params
+
+
+def _family_hint(error: SpecError, exc: ValidationError, kind, params: dict[str, Any]) -> SpecError:
+    """An unknown field that another family's parameters have: say whose it is."""
+    first = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), None)
+    if kind.family_params is None or first is None or len(first["loc"]) != 1:
+        return error
+    family = str(params.get("dataset", families.DEFAULT))
+    owner = families.owner_of_field(kind.family_params, str(first["loc"][0]), family)
+    if owner is None:
+        return error
+    return SpecError(error.source, error.field, f"{error.message}; it is a field of family {owner!r}, not {family!r}")
+
+
+def _check_inputs(params: BaseModel, source: str, where: str) -> None:
+    """The files stage_data's `inputs` match now, read by their family's check (headers only)."""
+    import glob
+
+    from .data.file_staging import DataError
+
+    files = sorted({Path(m) for pattern in params.inputs for m in glob.glob(pattern)})
+    try:
+        families.get_family(params.dataset).check(files, params)
+    except DataError as exc:
+        raise SpecError(str(exc.source), f"({where}.inputs)", exc.problem) from None
+
+
 def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
     try:
         workflow = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
         raise spec_error(exc, WorkflowSpec, source) from None
+    stages = dict(workflow.stages)
     for name, stage in workflow.stages.items():
         try:
             kind = stage_kinds.get(stage.kind)
         except KeyError as exc:
             raise SpecError(source, f"stages.{name}.kind", exc.args[0]) from None
+        params = _with_family(workflow, name, kind)
+        where = f"stages.{name}.params"
         try:
-            kind.params.model_validate(stage.params)
+            model = kind.params_model(params)
+        except families.UnknownFamily as exc:
+            raise SpecError(source, f"{where}.dataset", exc.args[0]) from None
+        try:
+            validated = model.model_validate(params)
         except ValidationError as exc:
-            raise spec_error(exc, kind.params, source, prefix=f"stages.{name}.params") from None
+            raise _family_hint(spec_error(exc, model, source, prefix=where), exc, kind, params) from None
+        if kind.family_params == "stage_params":
+            _check_inputs(validated, source, where)
+        if params is not stage.params:
+            stages[name] = stage.model_copy(update={"params": params})
         for field, upstreams in (("needs", stage.needs), ("after", stage.after)):
             for upstream in upstreams:
                 if upstream not in workflow.stages:
@@ -187,7 +244,7 @@ def validate_workflow(data: dict[str, Any], source: str) -> WorkflowSpec:
         topological_order(workflow.needs_graph())
     except CycleError as exc:
         raise SpecError(source, "stages", f"the needs and afters form a {exc}") from None
-    return workflow
+    return workflow.model_copy(update={"stages": stages})
 
 
 def load_campaign_spec(

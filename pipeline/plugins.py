@@ -10,9 +10,10 @@ from __future__ import annotations
 def load_plugins() -> None:
     from models.registry import load_plugins as load_models
 
-    from . import stages
-    from .tasks import load_plugins as load_tasks
+    from . import families, stages
+    from .tasks.registry import load_plugins as load_tasks
 
     load_models()
     load_tasks()
     stages.load_plugins()
+    families.load_plugins()

@@ -13,6 +13,7 @@ from pydantic_core import PydanticUndefined
 from models.registry import model_config_class, model_kinds
 
 from . import stages as stage_kinds
+from .families import family_names, get_family
 from .site import SiteProfile
 from .spec import WorkflowSpec
 from .tasks import task_entry, task_names
@@ -111,7 +112,21 @@ def reference_markdown() -> str:
     for name in stage_kinds.names():
         kind = stage_kinds.get(name)
         out += [f"Kind `{name}`: {kind.summary}", ""]
-        _model_section(kind.params, f"stages.<name>.params ({name})", out, seen)
+        if kind.family_params is None:
+            _model_section(kind.params, f"stages.<name>.params ({name})", out, seen)
+            continue
+        out += [f"Its parameters are those of the family that `dataset` names ({', '.join(family_names())}).", ""]
+        for family in family_names():
+            model = getattr(get_family(family), kind.family_params)
+            if model is not None:
+                _model_section(model, f"stages.<name>.params ({name}, dataset: {family})", out, seen)
+    out += ["## Dataset families (`params.dataset` of generate, stage_data and evaluate)", ""]
+    for family in family_names():
+        entry = get_family(family)
+        tasks = ", ".join(f"`{t}`" for t in entry.tasks) or "none registered"
+        generator = "" if entry.generate_params is not None else " No generator: stage its files with `inputs`."
+        out += [f"- `{family}`: {entry.description}. Tasks: {tasks}.{generator}"]
+    out += [""]
     out += ["## Site profiles (sites/*.yaml)", ""]
     _model_section(SiteProfile, "site", out, seen)
     out += ["## Model kinds (`params.model` of train, `params.train.model` of hpo)", ""]

@@ -11,16 +11,14 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import submitit
 
-from . import stages as stage_kinds
 from .atomic import atomic_write_json, atomic_write_text
+from .context import open_context
 from .stage import Stage, StageContext, StageInterrupted
 
 RANK_WAIT_S = 600.0
@@ -76,41 +74,6 @@ def _record_attempt(ctx: StageContext, state: str, **extra: Any) -> None:
     atomic_write_json(path, record)
 
 
-def build_context(campaign_dir: str, stage: str, array_index: int | None) -> tuple[StageContext, Any]:
-    from slurm import launch_env
-
-    from .store import CampaignStore
-
-    store = CampaignStore.open(Path(campaign_dir))
-    for entry in store.meta.get("pythonpath", []):
-        if entry not in sys.path:
-            sys.path.append(entry)
-    spec = store.spec
-    stage_spec = spec.workflow.stages[stage]
-    kind = stage_kinds.get(stage_spec.kind)
-    task = launch_env.current()
-    ctx = StageContext(
-        campaign_dir=store.root,
-        stage=stage,
-        stage_dir=store.stage_dir(stage),
-        params=kind.params.model_validate(stage_spec.params),
-        resources=stage_spec.resources,
-        site=spec.site,
-        upstream={name: store.stage_dir(name) for name in stage_spec.needs},
-        tensorboard_dir=store.root / "tensorboard",
-        rank=task.rank,
-        world_size=task.world_size,
-        local_rank=task.local_rank,
-        array_index=array_index,
-        array_size=stage_spec.resources.array,
-        attempt=task.restart_count + 1,
-        job_id=task.job_id,
-    )
-    for directory in (ctx.outputs_dir, ctx.checkpoints_dir, ctx.logs_dir, ctx.stage_dir / "attempts"):
-        directory.mkdir(parents=True, exist_ok=True)
-    return ctx, (store, kind)
-
-
 def _submission_number(store, stage: str, job_id: str | None) -> int:
     """Which submission of the stage (submit, resume, adoption) this job belongs to, from the journal."""
     records = [
@@ -124,7 +87,7 @@ def _submission_number(store, stage: str, job_id: str | None) -> int:
 
 
 def run_task(job: StageJob, array_index: int | None) -> Any:
-    ctx, (store, kind) = build_context(job.campaign_dir, job.stage, array_index)
+    ctx, store, kind = open_context(job.campaign_dir, job.stage, array_index)
     started = time.time()
     _record_attempt(ctx, "RUNNING", started=_now())
     ctx.log(

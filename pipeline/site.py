@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from .fields import EnvName, MemSize, SafeText, SbatchFlag, SlurmAccount, SlurmConstraint, SlurmName
-from .spec import Resources, Strict
+from .spec import ResolvedResources, Resources, Strict
 
 _KIND_FIELDS = ("partition", "qos", "constraint", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem")
 
@@ -130,7 +130,7 @@ class SiteProfile(Strict):
     local: LocalSettings = Field(default_factory=LocalSettings, description="Local-scheduler settings.")
     hpo: HpoSettings = Field(default_factory=HpoSettings, description="Hyperparameter-search trial defaults.")
 
-    def stage_resources(self, kind: str, resources: Resources) -> Resources:
+    def stage_resources(self, kind: str, resources: Resources) -> ResolvedResources:
         """The stage's resources as submitted here: the site's defaults for its kind fill what the
         workflow left unset, then 'all' accelerators and one task per 'devices' become numbers."""
         defaults = self.kinds.get(kind)
@@ -146,7 +146,8 @@ class SiteProfile(Strict):
         merged = resources.model_copy(update=update)
         gpus = self.gpus_per_node if merged.gpus_per_node == "all" else merged.gpus_per_node
         tasks = max(1, gpus) if merged.tasks_per_node == "devices" else merged.tasks_per_node
-        return merged.model_copy(update={"gpus_per_node": gpus, "tasks_per_node": tasks})
+        values = merged.model_dump() | {"gpus_per_node": gpus, "tasks_per_node": tasks}
+        return ResolvedResources.model_validate(values)
 
     def kind_srun_args(self, kind: str) -> list[str]:
         defaults = self.kinds.get(kind)

@@ -56,6 +56,20 @@ class Resources(Strict):
     )
 
 
+class ResolvedResources(Resources):
+    """A stage's resources as one site submits them (SiteProfile.stage_resources, once, at
+    validation): the site's per-kind defaults applied, 'all' and 'devices' turned into numbers.
+    The frozen workflow holds these; the controller and the job read them as they are."""
+
+    tasks_per_node: PositiveInt = Field(1, description="Processes per node.")
+    gpus_per_node: NonNegativeInt = Field(0, description="Accelerators per node.")
+
+    @classmethod
+    def of(cls, resources: Resources) -> ResolvedResources:
+        """`resources` (from a frozen workflow) checked to be resolved."""
+        return resources if isinstance(resources, cls) else cls.model_validate(resources.model_dump())
+
+
 class StageSpec(Strict):
     """One node of the campaign DAG."""
 

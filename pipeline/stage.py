@@ -29,6 +29,7 @@ class StageContext:
     site: SiteProfile
     upstream: dict[str, Path]
     tensorboard_dir: Path
+    upstream_kinds: dict[str, str] = field(default_factory=dict)  # stage kind of each upstream
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -38,6 +39,25 @@ class StageContext:
     job_id: str = ""
     hostname: str = field(default_factory=socket.gethostname)
     _progress: ProgressReporter | None = field(default=None, repr=False)
+
+    def derive(self, stage: str, stage_dir: Path, params: BaseModel, rank: int, world_size: int) -> StageContext:
+        """The context of work inside this stage (a search trial): its own directory, name and
+        parameters and ranks; the campaign, site, resources, upstream and job are the stage's."""
+        return StageContext(
+            campaign_dir=self.campaign_dir,
+            stage=stage,
+            stage_dir=stage_dir,
+            params=params,
+            resources=self.resources,
+            site=self.site,
+            upstream=self.upstream,
+            tensorboard_dir=self.tensorboard_dir,
+            upstream_kinds=self.upstream_kinds,
+            rank=rank,
+            world_size=world_size,
+            local_rank=rank,
+            job_id=self.job_id,
+        )
 
     @property
     def outputs_dir(self) -> Path:
@@ -68,13 +88,17 @@ class StageContext:
             raise KeyError(f"stage {self.stage!r} does not need {name!r} (needs: {sorted(self.upstream)})") from None
 
     def manifest(self, explicit: str | None, purpose: str) -> Path:
-        """The staged data: `explicit` (params.data) if given, else an upstream stage_data's manifest."""
+        """The staged data: `explicit` (params.data) if given, else the manifest of the first
+        upstream stage whose kind declares a manifest.json among its outputs (stage_data, or a
+        plug-in kind that stages)."""
+        from . import stages
+
         if explicit:
             return Path(explicit)
         for name in self.upstream:
-            candidate = self.upstream_outputs(name) / "manifest.json"
-            if candidate.is_file():
-                return candidate
+            kind = self.upstream_kinds.get(name)
+            if kind is not None and "manifest.json" in stages.get(kind).outputs:
+                return self.upstream_outputs(name) / "manifest.json"
         raise FileNotFoundError(f"no data {purpose}: set params.data or need a stage_data stage")
 
     def progress(self, done: float, total: float | None, unit: str, force: bool = False, **fields: Any) -> None:

@@ -61,7 +61,7 @@ def small_training_set(directory: Path) -> Path:
     """48 Pythia events (qq, tt, qq) staged into 8-event shards, 2/3 train and 1/3 val: the
     data of the training and search tests. Returns the manifest."""
     from pipeline.data.staging import stage_files
-    from pipeline.stages.params.stage_data import StageDataParams
+    from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 
     files = write_files(directory, ["ee_qq", "ee_tt", "ee_qq"], events=16, levels=("clusters",))
     params = StageDataParams(split={"train": 0.67, "val": 0.33, "test": 0.0}, max_events_per_shard=8)

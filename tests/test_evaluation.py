@@ -7,15 +7,11 @@ import pytest
 
 from pipeline.data.features import FeatureConfig, element_kinematics, element_matrix
 from pipeline.evaluation import candidates, metrics
-from pipeline.evaluation.baseline_pf import (
-    BaselineConfig,
-    NeutralCalibration,
-    reconstruct,
-    track_paths,
-)
+from pipeline.evaluation.baseline_pf import BaselineConfig, NeutralCalibration, reconstruct
 from pipeline.evaluation.paired import EventResampler
 from pipeline.physics.detector_spec import DetectorSpec
 from pipeline.physics.kinematics import ParticleClass as PC
+from pipeline.physics.track_paths import track_paths
 
 CHARGED_HADRON, NEUTRAL_HADRON, PHOTON, MUON = PC.CHARGED_HADRON, PC.NEUTRAL_HADRON, PC.PHOTON, PC.MUON
 FEATURES = FeatureConfig()

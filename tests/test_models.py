@@ -14,7 +14,7 @@ from models.mlpf.loss import LossConfig, mlpf_loss
 from models.registry import ModelConfigError
 from pipeline.data.dataset import ShardDataset, collate_padded
 from pipeline.data.staging import stage_files
-from pipeline.stages.params.stage_data import StageDataParams
+from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 
 from .physics_fixtures import write_files
 

@@ -20,7 +20,7 @@ IDEAL_FLOOR = 0.03  # jet pT resolution of a perfect association on these elemen
 def evaluated(tmp_path_factory):
     """Baseline calibrated on 100 events, then every source on 100 other events."""
     from pipeline.data.staging import stage_files
-    from pipeline.stages.params.stage_data import StageDataParams
+    from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 
     directory = tmp_path_factory.mktemp("pythia")
     files = write_files(directory, ["ee_tt", "ee_qq", "ee_tt", "ee_qq"], events=50, levels=("clusters",))
@@ -82,7 +82,7 @@ def test_evaluate_runs_on_data_without_a_training_split_leaving_the_baseline_unc
     import json
 
     from pipeline.data.staging import stage_files
-    from pipeline.stages.params.stage_data import StageDataParams
+    from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 
     from .conftest import run_cli, write_workflow
 

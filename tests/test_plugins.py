@@ -1,7 +1,9 @@
-"""Plug-ins from another package, found only through its entry points: a data stage, a model
-and a task from tests/plugins/colliderflow_toy (installed for these tests into a directory of
-their own on PYTHONPATH, as pip installs any package), run through stage → hpo → train on the
-local site; broken and colliding plug-ins refused with the package and entry point named."""
+"""Plug-ins from another package, found only through its entry points: a dataset family (its
+generator, reader, evaluation and report), a model, a task and a stage kind from
+tests/plugins/colliderflow_toy (installed for these tests into a directory of their own on
+PYTHONPATH, as pip installs any package), run through generate → stage_data → hpo → train →
+evaluate on the local site; broken and colliding plug-ins refused with the package and entry
+point named; a field of another family refused naming it."""
 
 from __future__ import annotations
 
@@ -49,7 +51,20 @@ def toy_workflow(name: str) -> dict:
     return {
         "name": name,
         "stages": {
-            "data": {"kind": "toy_data", "params": {"events": 200, "seed": 4}},
+            "generate": {
+                "kind": "generate",
+                "params": {"dataset": "toy", "processes": ["sines"], "events_per_file": 60, "seed": 4},
+                "resources": {"array": 5},
+            },
+            "data": {
+                "kind": "stage_data",
+                "needs": ["generate"],
+                "params": {
+                    "dataset": "toy",
+                    "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+                    "max_events_per_shard": 25,
+                },
+            },
             "hpo": {
                 "kind": "hpo",
                 "needs": ["data"],
@@ -68,9 +83,11 @@ def toy_workflow(name: str) -> dict:
             "train": {
                 "kind": "train",
                 "needs": ["data", "hpo"],
-                "params": {**train, "epochs": 2, "init_from": "hpo_best"},
+                "params": {**train, "epochs": 4, "init_from": "hpo_best", "optimizer": {"lr": 1.0e-2}},
                 "resources": {"time": "00:20:00"},
             },
+            "evaluate": {"kind": "evaluate", "needs": ["data", "train", "hpo"], "params": {"bootstrap": 20}},
+            "check": {"kind": "toy_check", "needs": ["evaluate"]},
         },
     }
 
@@ -79,7 +96,15 @@ def test_a_plugin_package_brings_a_stage_a_model_and_a_task_through_a_campaign(t
     env = env_with(toy_site)
     reference = run_cli("reference", cwd=tmp_path, env=env)
     assert reference.returncode == 0, reference.stderr
-    for entry in ("Kind `toy_data`: Toy events", "Kind `toy_mlp`", "| `width` | int | `16` |", "Task `toy_regression`"):
+    for entry in (
+        "Kind `toy_check`: Reads a toy evaluation",
+        "stages.<name>.params (generate, dataset: toy)",
+        "| `noise` |",
+        "- `toy`: toy events whose target",
+        "Kind `toy_mlp`",
+        "| `width` | int | `16` |",
+        "Task `toy_regression`",
+    ):
         assert entry in reference.stdout, entry
 
     path = write_workflow(tmp_path, toy_workflow("toy"))
@@ -107,6 +132,21 @@ def test_a_plugin_package_brings_a_stage_a_model_and_a_task_through_a_campaign(t
     session = hparams_of(campaign / "tensorboard" / "train" / "train" / "hparams")
     assert session["model.kind"] == "toy_mlp" and session["loss.huber"] is False and session["task"] == "toy_regression"
     assert "hparam/val_mae" in session["metrics"]
+
+    # the family's evaluation, in report/<stage>/ like every family's, summarised by its task
+    report = campaign / "report" / "evaluate"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["family"] == "toy" and metrics["task"] == "toy_regression"
+    assert set(metrics["sources"]) == {"train", "hpo-best", "mean", "ideal"}
+    assert metrics["events"] == 60  # one of the five files is the test split
+    assert metrics["sources"]["ideal"]["mae"] < metrics["sources"]["mean"]["mae"]
+    assert (report / "report.md").is_file() and (report / "plots" / "residuals.png").is_file()
+    manifest = json.loads((campaign / "stages" / "data" / "outputs" / "manifest.json").read_text())
+    assert manifest["family"] == "toy" and all(s["events"] <= 25 for s in manifest["shards"])
+    check = json.loads((campaign / "stages" / "check" / "result.json").read_text())
+    assert check["mean_mae"] == metrics["sources"]["mean"]["mae"]
+    shown = run_cli("report", str(campaign), cwd=tmp_path, env=env)
+    assert shown.returncode == 0 and "train MAE" in shown.stdout, shown.stdout + shown.stderr
 
 
 def broken_package(root: Path, name: str, group: str, entry: str, module_text: str) -> Path:
@@ -137,8 +177,16 @@ def broken_package(root: Path, name: str, group: str, entry: str, module_text: s
             "model kind 'gnn_lsh' is built in",
         ),
         ("colliderflow.tasks", "odd_task", "THING = 42\n", "is a int, not a TaskPlugin"),
+        (
+            "colliderflow.families",
+            "jets",
+            "from pipeline.families import FamilyPlugin\nfrom pipeline.families.jets.params import *\n"
+            "THING = FamilyPlugin('x', 'x:y', JetsStageData, JetsEvaluate)\n",
+            "family 'jets' is built in",
+        ),
+        ("colliderflow.families", "bad_family", "import no_such_module\n", "cannot be imported (ModuleNotFoundError"),
     ],
-    ids=["fails-to-import", "collides-with-a-built-in", "wrong-type"],
+    ids=["fails-to-import", "collides-with-a-built-in", "wrong-type", "family-collides", "family-fails-to-import"],
 )
 def test_a_broken_plugin_is_an_error_naming_its_package_and_entry_point(tmp_path, group, entry, module_text, message):
     site = broken_package(tmp_path / "pkg", "cf_broken", group, entry, module_text)
@@ -151,9 +199,19 @@ def test_a_broken_plugin_is_an_error_naming_its_package_and_entry_point(tmp_path
     assert not (tmp_path / "campaigns").exists()
 
 
-def test_a_field_the_plugin_stage_does_not_have_is_refused(tmp_path, toy_site):
+@pytest.mark.parametrize(
+    ("stage", "field", "value", "message"),
+    [
+        ("check", "pileup", 50, "unknown field 'pileup' (valid: report)"),
+        ("generate", "images", {"pileup": 50}, "it is a field of family 'suep_images', not 'toy'"),
+        ("data", "max_constituents", 64, "it is a field of family 'jets', not 'toy'"),
+    ],
+    ids=["plugin-stage-kind", "another-familys-generate-field", "another-familys-staging-field"],
+)
+def test_a_field_the_stage_does_not_have_is_refused(tmp_path, toy_site, stage, field, value, message):
     workflow = toy_workflow("bad")
-    workflow["stages"]["data"]["params"]["pileup"] = 50
+    workflow["stages"][stage].setdefault("params", {})[field] = value
     result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path, env=env_with(toy_site))
-    assert result.returncode == 2 and "stages.data.params.pileup" in result.stderr, result.stderr
-    assert not (tmp_path / "campaigns").exists()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"stages.{stage}.params.{field}" in result.stderr and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "campaigns").exists()

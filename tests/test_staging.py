@@ -12,8 +12,8 @@ import uproot
 from pipeline.data.dataset import ShardDataset, collate_padded, copy_to_local
 from pipeline.data.sampler import BucketBatchSampler
 from pipeline.data.staging import DataError, stage_files
+from pipeline.families.particle_flow.params import ParticleFlowStageData as StageDataParams
 from pipeline.physics.schema import SCHEMA, branch, schema_markdown
-from pipeline.stages.params.stage_data import StageDataParams
 
 from .conftest import REPO
 from .physics_fixtures import write_files

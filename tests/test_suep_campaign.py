@@ -126,7 +126,7 @@ def test_the_exported_onnx_model_scores_events_like_pytorch(campaign, tmp_path):
 def test_score_refuses_a_file_of_another_binning(campaign, tmp_path):
     outputs = campaign / "stages" / "train" / "outputs"
     bad = run_cli("score", str(outputs / "model.onnx"), str(outputs / "model.pt"), cwd=tmp_path)
-    assert bad.returncode == 2 and "not a readable image file" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "not a readable ROOT file" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_a_search_over_the_autoencoder_feeds_the_train_stage(tmp_path):

@@ -87,8 +87,8 @@ class EventSubset(torch.utils.data.Dataset):
     """A seeded random subset of a dataset's events (in shard order, so shards are read in turn):
     what a search trains its trials on when the whole split does not fit the time."""
 
-    def __init__(self, dataset: ShardDataset, events: int, seed: int) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset, events: int, seed: int) -> None:
+        self.source = dataset  # the task's dataset (what its collate is given)
         n = min(events, len(dataset))
         self.indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=n, replace=False))
         self.sizes = dataset.sizes[self.indices]
@@ -97,7 +97,7 @@ class EventSubset(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self.dataset[int(self.indices[index])]
+        return self.source[int(self.indices[index])]
 
 
 def collate_padded(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -1,7 +1,9 @@
 """Sparse detector images (ROOT tree `images`) -> shards + manifest, and their PyTorch dataset.
 
 The background (pp_qcd) files are split by file into train/val/test by the seed; every signal
-file goes to the test split (an anomaly detector never trains on signal). A shard is an .npz:
+file goes to the test split (an anomaly detector never trains on signal). Staged through the
+engine (file_staging.py: chunked, bounded shards, resumable, bad files failed or quarantined).
+A shard is an .npz (layout IMAGES):
   pixel_index (pixels,) int32, pixel_value (pixels,) float32, offsets (events+1,) int64,
   process_id, event_id (events,) int64, ht (events,) float32.
 Images are densified per batch (collate), never on disk.
@@ -10,34 +12,29 @@ Images are densified per batch (collate), never on disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, atomic_write_json
+from ..families import manifest_family
 from ..physics.image_io import IMAGE_BRANCHES, IMAGE_TREE
 from ..physics.pp import BACKGROUND, pp_processes
-from .shards import sha256_of
-from .staging import SPLITS, DataError, assign_splits, record_name
+from .file_staging import DataError, assign_splits, open_root, stage_with
+from .shards import Layout
 
-IMAGE_SHARD_KEYS = ("pixel_index", "pixel_value", "offsets", "process_id", "event_id", "ht")
+IMAGES = Layout(
+    keys=("pixel_index", "pixel_value", "offsets", "process_id", "event_id", "ht"),
+    per_event=("event_id", "process_id", "ht"),
+    ragged=(("offsets", ("pixel_index", "pixel_value")),),
+)
+IMAGE_SHARD_KEYS = IMAGES.keys
+REQUIRED = ["event_id", "process_id", "ht", "pixel_index", "pixel_value"]
 
 
-def read_image_file(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
+def image_arrays(arrays) -> dict[str, np.ndarray]:
     import awkward as ak
-    import uproot
 
-    try:
-        handle = uproot.open(source)
-        tree = handle[IMAGE_TREE]
-        binning = json.loads(str(handle["binning"]))
-    except Exception as exc:  # uproot raises many types for damaged files
-        raise DataError(source, f"not a readable image file ({type(exc).__name__}: {exc})") from None
-    missing = [b for b in ("event_id", "process_id", "ht", "pixel_index", "pixel_value") if b not in tree]
-    if missing:
-        raise DataError(source, f"tree {IMAGE_TREE!r} lacks branches: {', '.join(missing)}")
-    arrays = tree.arrays([b for b in IMAGE_BRANCHES if b in tree])
     counts = ak.to_numpy(ak.num(arrays["pixel_index"]))
     return {
         "pixel_index": ak.to_numpy(ak.flatten(arrays["pixel_index"])).astype(np.int32),
@@ -46,53 +43,60 @@ def read_image_file(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
         "process_id": ak.to_numpy(arrays["process_id"]).astype(np.int64),
         "event_id": ak.to_numpy(arrays["event_id"]).astype(np.int64),
         "ht": ak.to_numpy(arrays["ht"]).astype(np.float32),
-    }, binning["shape"]
+    }
+
+
+class ImageReader:
+    layout = IMAGES
+
+    def __init__(self, tree: str = IMAGE_TREE, step_size: int = 500) -> None:
+        self.tree, self.step_size = tree, step_size
+
+    def open(self, source: Path):
+        directory, tree = open_root(source, self.tree, REQUIRED)
+        try:
+            binning = json.loads(str(directory["binning"]))
+        except Exception as exc:
+            raise DataError(source, f"no readable image binning ({type(exc).__name__}: {exc})") from None
+        return tree, binning
+
+    def info(self, handle) -> dict:
+        return {"shape": handle[1]["shape"]}
+
+    def chunks(self, handle) -> Iterator[dict[str, np.ndarray]]:
+        tree = handle[0]
+        for chunk in tree.iterate([b for b in IMAGE_BRANCHES if b in tree], step_size=self.step_size, library="ak"):
+            yield image_arrays(chunk)
+
+
+def read_image_file(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
+    """A whole image file's arrays and its image shape (for scoring)."""
+    reader = ImageReader()
+    handle = reader.open(Path(source))
+    tree = handle[0]
+    return image_arrays(tree.arrays([b for b in IMAGE_BRANCHES if b in tree])), handle[1]["shape"]
 
 
 def stage_images(
     files: list[Path],
     out_dir: Path,
-    split: dict[str, float],
-    seed: int,
+    params,
+    task_index: int = 0,
+    task_count: int = 1,
     log: Callable[[str], None] = print,
-) -> dict:
-    """One shard per input file; the manifest lists them with split, events and sha256."""
+    progress: Callable[..., None] | None = None,
+) -> dict | None:
+    """Background files split by the seed, every signal file to test; see file_staging.stage_with."""
     processes = pp_processes()
     background = [f for f in files if f.name.startswith(BACKGROUND + "_")]
-    splits = assign_splits(background, split, seed)
-    shards, shape = [], None
-    for source in files:
-        arrays, file_shape = read_image_file(source)
-        if shape is not None and file_shape != shape:
-            raise DataError(source, f"image shape {file_shape} differs from the other files' {shape}")
-        shape = file_shape
-        name = f"{record_name(source)}.npz"
-        path = out_dir / "shards" / name
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **{k: arrays[k] for k in IMAGE_SHARD_KEYS})
-        events = int(arrays["offsets"].size - 1)
-        shards.append(
-            {
-                "path": f"shards/{name}",
-                "split": splits.get(source, "test"),
-                "source": str(source),
-                "events": events,
-                "pixels": int(arrays["offsets"][-1]),
-                "sha256": sha256_of(path),
-            }
-        )
-        log(f"{source.name}: {events} events -> {shards[-1]['split']}")
-    manifest = {
-        "kind": "images",
-        "shape": shape,
-        "processes": processes,
-        "background": [processes.index(BACKGROUND)],
-        "shards": shards,
-        "splits": {s: {"events": sum(x["events"] for x in shards if x["split"] == s)} for s in SPLITS},
-        "quarantined": [],
-    }
-    atomic_write_json(out_dir / "manifest.json", manifest)
-    return manifest
+    splits = {f: "test" for f in files} | assign_splits(background, params.split, params.seed)
+
+    def fields(good: list[dict]) -> dict:
+        shape = next((r["info"]["shape"] for r in good), None)
+        return {"shape": shape, "processes": processes, "background": [processes.index(BACKGROUND)]}
+
+    reader = ImageReader(params.tree, params.step_size)
+    return stage_with(reader, files, splits, out_dir, params, fields, task_index, task_count, log, progress)
 
 
 class ImageDataset:
@@ -105,8 +109,9 @@ class ImageDataset:
         self.torch = torch
         manifest_path = Path(manifest_path)
         self.manifest = json.loads(manifest_path.read_text())
-        if self.manifest.get("kind") != "images":
-            raise ValueError(f"{manifest_path}: not an image manifest (kind {self.manifest.get('kind')!r})")
+        family = manifest_family(self.manifest)
+        if family != "suep_images":
+            raise ValueError(f"{manifest_path}: not a suep_images manifest (family {family!r})")
         self.shape = tuple(self.manifest["shape"])
         self.rows: list[tuple[dict[str, np.ndarray], int]] = []
         for shard in self.manifest["shards"]:

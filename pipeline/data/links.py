@@ -2,7 +2,7 @@
 neighbours, given to the network as extra input columns.
 
 Each track is followed along its helix to the ECAL face and then straight through the
-calorimeters (the baseline particle flow's geometry, `track_paths`); a cluster whose centre lies
+calorimeters (physics/track_paths.py, the geometry the baseline particle flow links by); a cluster whose centre lies
 within `link_distance_m` of that path is linked to it, and tracks and clusters that share links
 form blocks. Per element (columns after the feature columns, in `LINK_COLUMNS` order):
 
@@ -68,8 +68,8 @@ def _signed_log1p(x: np.ndarray) -> np.ndarray:
 def link_features(X: np.ndarray, K: np.ndarray, features: dict, detector, link_distance_m: float) -> np.ndarray:
     """[elements, len(LINK_COLUMNS)] for one event's rows X (normalised features, as staged) and
     K (pt, eta, sin phi, cos phi, E). `features` is the manifest's feature dict."""
-    from ..evaluation.baseline_pf import block_labels, path_distance, track_paths
-    from ..evaluation.elements import raw_columns, require
+    from ..physics.track_paths import block_labels, path_distance, track_paths
+    from .elements import raw_columns, require
 
     out = np.zeros((len(X), len(LINK_COLUMNS)), dtype=np.float32)
     t = raw_columns(X, features, "track")

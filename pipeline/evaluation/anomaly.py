@@ -60,25 +60,23 @@ def rule_based(dataset, indices: list[int]) -> dict[str, np.ndarray]:
 
 
 def model_scores(model, dataset, indices: list[int], batch_size: int, device, examples: list[int]):
-    """Scores (1/D) of the events in order, and (input, reconstruction) of the example events, both
-    in the network's target space (numpy [C, H, W])."""
+    """Scores (1/D) of the events in order, by the anomaly task's prediction, and (input,
+    reconstruction) of the example events, both in the network's target space (numpy [C, H, W])."""
     import torch
 
-    from models.autoencoder.loss import anomaly_score
+    from ..tasks import load_task
 
-    from ..data.image_staging import densify
-
+    task = load_task("anomaly_detection")
     scores, kept = [], {}
     with torch.no_grad():
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            images = densify([dataset[i] for i in chunk], dataset.shape).to(device)
-            reco = model(images)
-            target = model.to_target(images)
-            scores.append(anomaly_score(target, reco).float().cpu().numpy())
+            batch = {k: v.to(device) for k, v in task.collate([dataset[i] for i in chunk], dataset).items()}
+            out = task.predict(model, batch)
+            scores.append(out["score"].float().cpu().numpy())
             for j, position in enumerate(range(start, start + len(chunk))):
                 if position in examples:
-                    kept[position] = (target[j].float().cpu().numpy(), reco[j].float().cpu().numpy())
+                    kept[position] = (out["target"][j].float().cpu().numpy(), out["reco"][j].float().cpu().numpy())
     return np.concatenate(scores) if scores else np.zeros(0), kept
 
 

@@ -35,13 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..atomic import atomic_write_json
+from ..data.elements import raw_columns, require
 from ..physics.kinematics import ParticleClass as PC
+from ..physics.track_paths import block_labels, path_distance, track_paths
 from .candidates import CANDIDATE_COLUMNS
-from .elements import raw_columns, require
 
 NEUTRAL_CLASSES = (PC.NEUTRAL_HADRON, PC.PHOTON)
 
@@ -144,25 +143,6 @@ class NeutralCalibration:
         return cls.from_json(json.loads(Path(path).read_text()))
 
 
-def track_paths(pt, eta, phi, charge, z0, detector) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each track's entry point into the ECAL, the unit direction it enters with, whether it gets
-    there, and the path-length factor through the layers (1/cos of the incidence)."""
-    from ..physics.calorimeter import impacts, incidence
-
-    particles = {
-        "px": pt * np.cos(phi),
-        "py": pt * np.sin(phi),
-        "pz": pt * np.sinh(eta),
-        "charge": charge,
-        "vx": np.zeros_like(pt),
-        "vy": np.zeros_like(pt),
-        "vz": z0,
-    }
-    hit = impacts(particles, detector)
-    ok = hit["ok"] & np.isfinite(hit["pos"]).all(axis=1)
-    return hit["pos"], hit["axis"], ok, 1.0 / incidence(hit["pos"], hit["axis"], hit["region"])
-
-
 def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict[str, np.ndarray]:
     """Clusters as they are, or hits grouped into clusters: energy, ECAL energy, centre, spatial
     spread (energy-weighted RMS distance from the centre), element row."""
@@ -206,24 +186,6 @@ def calorimeter_objects(X, K, features, level: str, cfg: BaselineConfig) -> dict
         "phi": np.arctan2(pos[:, 1], pos[:, 0]),
         "row": leading,
     }
-
-
-def path_distance(start: np.ndarray, axis: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(tracks, objects): distance of each object centre from each track's straight path into the
-    calorimeters; infinite for objects behind the entry point."""
-    v = points[None, :, :] - start[:, None, :]  # (T, O, 3)
-    along = np.einsum("toc,tc->to", v, axis)
-    perp = np.linalg.norm(v - along[..., None] * axis[:, None, :], axis=-1)
-    return np.where(along > -0.05, perp, np.inf)
-
-
-def block_labels(links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Connected components of the track-object link matrix: block id per track and per object."""
-    n_t, n_o = links.shape
-    t, o = np.nonzero(links)
-    graph = coo_matrix((np.ones(t.size), (t, n_t + o)), shape=(n_t + n_o, n_t + n_o))
-    _, labels = connected_components(graph, directed=False)
-    return labels[:n_t], labels[n_t:]
 
 
 def reconstruct(

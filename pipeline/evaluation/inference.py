@@ -55,11 +55,16 @@ def load_model(weights: Path, config: Path, device):
     return model.to(device).eval()
 
 
-def infer(model, events: Events, batch_size: int, precision: str, accelerator, device) -> tuple[list[dict], float]:
-    """Per-event model outputs (numpy) in event order, and the inference time per event (ms)."""
+def infer(
+    model, events: Events, batch_size: int, precision: str, accelerator, device, task=None
+) -> tuple[list[dict], float]:
+    """Per-event model outputs (numpy) in event order, batched by the particle-flow task's own
+    collate and prediction (or `task`'s), and the inference time per event (ms)."""
     import torch
 
-    from ..data.dataset import collate_padded
+    from ..tasks import load_task
+
+    task = task or load_task("particle_flow")
 
     outputs: list[dict] = []
     order = np.argsort([len(x) for x in events.X])  # similar sizes together: less padding
@@ -68,7 +73,7 @@ def infer(model, events: Events, batch_size: int, precision: str, accelerator, d
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = collate_padded(
+            batch = task.collate(
                 [
                     {
                         "X": torch.from_numpy(events.X[i]),
@@ -77,13 +82,14 @@ def infer(model, events: Events, batch_size: int, precision: str, accelerator, d
                         "index": int(i),
                     }
                     for i in chunk
-                ]
+                ],
+                None,
             )
             batch = {k: v.to(device) for k, v in batch.items()}
             accelerator.synchronize()
             began = time.perf_counter()
             with accelerator.autocast(precision):
-                out = model(batch["X"], batch["mask"], batch["K"])
+                out = task.predict(model, batch)
             accelerator.synchronize()
             elapsed += time.perf_counter() - began
             arrays = {k: v.float().cpu().numpy() for k, v in out.items()}

@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 def trial_params(setup: TrialSetup, config: dict[str, Any]):
-    from ..stages.params.train import TrainParams
+    from ..training.params import TrainParams
     from .search_space import apply
 
     params = apply(config, setup.base_train)
@@ -63,25 +63,10 @@ def trial_params(setup: TrialSetup, config: dict[str, Any]):
 
 
 def trial_context(setup: TrialSetup, trial_id: str, params: Any, rank: int, world: int):
-    from ..runner import build_context
-    from ..stage import StageContext
+    from ..context import build_context
 
-    stage_ctx, _ = build_context(setup.campaign_dir, setup.stage, None)
-    trial_dir = stage_ctx.stage_dir / "trials" / trial_id
-    ctx = StageContext(
-        campaign_dir=stage_ctx.campaign_dir,
-        stage=f"{setup.stage}/{trial_id}",
-        stage_dir=trial_dir,
-        params=params,
-        resources=stage_ctx.resources,
-        site=stage_ctx.site,
-        upstream=stage_ctx.upstream,
-        tensorboard_dir=stage_ctx.tensorboard_dir,
-        rank=rank,
-        world_size=world,
-        local_rank=rank,
-        job_id=stage_ctx.job_id,
-    )
+    stage_ctx = build_context(setup.campaign_dir, setup.stage, None)
+    ctx = stage_ctx.derive(f"{setup.stage}/{trial_id}", stage_ctx.stage_dir / "trials" / trial_id, params, rank, world)
     for directory in (ctx.outputs_dir, ctx.checkpoints_dir, ctx.logs_dir):
         directory.mkdir(parents=True, exist_ok=True)
     return ctx

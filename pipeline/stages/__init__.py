@@ -2,7 +2,9 @@
 
 A kind pairs a light parameter model (validated at submit time, on the login node,
 without heavy imports) with the dotted path of its implementation class, which is
-imported only inside the job. The built-in kinds are registered here; installed packages add
+imported only inside the job. The kinds that work on a dataset family (generate, stage_data,
+evaluate) take the parameter model of the family their `dataset` names (pipeline/families/).
+The built-in kinds are registered here; installed packages add
 kinds through the entry-point group `colliderflow.stages` (see models/plugins.py), each a
 `StageKind` whose name is the entry point's, loaded the first time a kind is looked up.
 """
@@ -11,24 +13,36 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
-from .params.evaluate import EvaluateParams
-from .params.generate import GenerateParams
+from .. import families
 from .params.hpo import HpoParams
 from .params.python import PythonParams
-from .params.stage_data import StageDataParams
 from .params.train import TrainParams
 
 
 @dataclass(frozen=True)
 class StageKind:
     name: str
-    params: type[BaseModel]
+    params: type[BaseModel] | None  # None: the family's (family_params)
     impl: str  # "package.module:Class", a subclass of pipeline.stage.Stage
     summary: str
     one_task_per_node: bool = False  # the kind starts its own processes per node (Ray)
+    family_params: str | None = None  # "generate_params" etc.: the family's model of this kind
+    # what its outputs/ hold that a downstream stage may look for (e.g. "manifest.json")
+    outputs: tuple[str, ...] = ()
+
+    def params_model(self, raw: dict[str, Any]) -> type[BaseModel]:
+        """The model `raw` (a stage's params) is validated with; raises families.UnknownFamily."""
+        if self.family_params is None:
+            assert self.params is not None
+            return self.params
+        return families.params_model(self.family_params, raw)
+
+    def validate(self, raw: dict[str, Any]) -> BaseModel:
+        return self.params_model(raw).model_validate(raw)
 
     def load(self) -> type:
         module_name, _, attr = self.impl.partition(":")
@@ -42,7 +56,9 @@ PLUGIN_GROUP = "colliderflow.stages"
 def _plugin_complaint(name: str, kind: StageKind) -> str | None:
     if kind.name != name:
         return f"the entry point names a StageKind called {kind.name!r}"
-    if not (isinstance(kind.params, type) and issubclass(kind.params, BaseModel)):
+    if kind.family_params is not None and kind.family_params not in families.PARAM_ROLES:
+        return f"family_params must be one of {families.PARAM_ROLES}"
+    if kind.family_params is None and not (isinstance(kind.params, type) and issubclass(kind.params, BaseModel)):
         return "params must be a pydantic model class"
     return None
 
@@ -84,17 +100,21 @@ register(
 register(
     StageKind(
         name="generate",
-        params=GenerateParams,
+        params=None,
+        family_params="generate_params",
         impl="pipeline.stages.generate:GenerateStage",
-        summary="Pythia 8 e+e- events through the CLIC-like detector simulation; one ROOT file per array task.",
+        summary="One ROOT file per array task from the family's generator (Pythia 8 through its detector).",
+        outputs=("*.root",),
     )
 )
 register(
     StageKind(
         name="stage_data",
-        params=StageDataParams,
+        params=None,
+        family_params="stage_params",
         impl="pipeline.stages.stage_data:StageDataStage",
-        summary="ROOT files into normalised, sharded element tensors with a manifest (resumable).",
+        summary="ROOT files into the family's bounded shards with a manifest (resumable, bad files quarantined).",
+        outputs=("manifest.json",),
     )
 )
 register(
@@ -102,6 +122,7 @@ register(
         name="train",
         params=TrainParams,
         impl="pipeline.stages.train:TrainStage",
+        outputs=("model.pt",),
         summary="A registered model on staged data with DeepSpeed: checkpoints, exact resume, requeue, TensorBoard.",
     )
 )
@@ -110,6 +131,7 @@ register(
         name="hpo",
         params=HpoParams,
         impl="pipeline.stages.hpo:HpoStage",
+        outputs=("best/model.pt",),
         one_task_per_node=True,
         summary="ASHA or BOHB search over train configurations with Ray Tune across the job's nodes (resumable).",
     )
@@ -117,8 +139,9 @@ register(
 register(
     StageKind(
         name="evaluate",
-        params=EvaluateParams,
+        params=None,
+        family_params="evaluate_params",
         impl="pipeline.stages.evaluate:EvaluateStage",
-        summary="Trained models and the rule-based baseline on the test split: particle, jet and MET metrics; report/.",
+        summary="Trained models beside the family's reference points on the same events, paired; report/<stage>/.",
     )
 )

@@ -15,19 +15,16 @@ from models.autoencoder.config import DiceLossConfig
 from models.autoencoder.loss import inverse_dice_loss
 
 from ..data.image_staging import ImageDataset, densify
+from .protocol import TaskBase
 
 
-class AnomalyDetectionTask:
+class AnomalyDetectionTask(TaskBase):
     name = "anomaly_detection"
-
-    def __init__(self) -> None:
-        self.shape: tuple[int, int, int] | None = None
+    deployable = True
 
     def dataset(self, manifest_path: Path, split: str) -> ImageDataset:
         manifest = json.loads(Path(manifest_path).read_text())
-        data = ImageDataset(manifest_path, split, processes=manifest["background"])
-        self.shape = data.shape
-        return data
+        return ImageDataset(manifest_path, split, processes=manifest["background"])
 
     def model_config(self, manifest: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
         return {**model, "image_shape": list(manifest["shape"])}
@@ -35,20 +32,26 @@ class AnomalyDetectionTask:
     def loss_config(self, raw: dict[str, Any]) -> DiceLossConfig:
         return DiceLossConfig(**raw)
 
-    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        return {"images": densify(items, self.shape)}
+    def collate(self, items: list[dict], dataset: ImageDataset) -> dict[str, torch.Tensor]:
+        return {"images": densify(items, dataset.shape)}
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         network = getattr(model, "module", model)  # a DeepSpeed engine wraps the network
         return {"reco": model(batch["images"]), "target": network.to_target(batch["images"])}
+
+    def predict(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The anomaly score (1/D) with the target-space input and reconstruction."""
+        from models.autoencoder.loss import anomaly_score
+
+        out = self.forward(model, batch)
+        return {**out, "score": anomaly_score(out["target"], out["reco"])}
 
     def loss(
         self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], config: DiceLossConfig
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return inverse_dice_loss(out["target"], out["reco"], config)
 
-    @staticmethod
-    def events(batch: dict[str, torch.Tensor]) -> int:
+    def events(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["images"].shape[0])
 
     def export_deployable(self, network: Any, batch: dict[str, torch.Tensor], outputs_dir: Path) -> dict[str, Any]:

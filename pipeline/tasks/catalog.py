@@ -4,7 +4,7 @@ from models.autoencoder.config import DiceLossConfig
 from models.mlpf.loss_config import LossConfig
 from models.pet.loss_config import JetClassificationConfig
 
-from . import register_task
+from .registry import register_task
 
 register_task(
     "particle_flow",

@@ -16,16 +16,15 @@ from models.pet.loss_config import JetClassificationConfig
 
 from ..data.jet_staging import JetDataset, collate_jets
 from ..evaluation.roc import auc
+from .protocol import TaskBase
 
 
-class JetClassificationTask:
+class JetClassificationTask(TaskBase):
     name = "jet_classification"
+    validation_outputs = True
 
     def __init__(self) -> None:
         self.config = JetClassificationConfig()
-
-    def configure(self, config: JetClassificationConfig) -> None:
-        self.config = config
 
     def classes(self, manifest: dict[str, Any]) -> list[str]:
         """The output classes: the jet classes learned, or quark and gluon."""
@@ -50,11 +49,15 @@ class JetClassificationTask:
     def loss_config(self, raw: dict[str, Any]) -> JetClassificationConfig:
         return JetClassificationConfig(**raw)
 
-    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+    def collate(self, items: list[dict], dataset: JetDataset) -> dict[str, torch.Tensor]:
         return collate_jets(items)
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return model(batch["x"], batch["mask"])
+
+    def predict(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Class probabilities."""
+        return {"prob": model(batch["x"], batch["mask"])["logits"].float().softmax(1)}
 
     def loss(
         self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], config: JetClassificationConfig
@@ -66,8 +69,7 @@ class JetClassificationTask:
         total = ce + config.jet_weight * jet if config.jet_weight else ce
         return total, {"cross_entropy": ce.detach(), "jet_mse": jet.detach(), "accuracy": accuracy.detach()}
 
-    @staticmethod
-    def validation_metrics(kept: list[tuple[dict, dict]]) -> dict[str, float]:
+    def validation_metrics(self, kept: list[tuple[dict, dict]]) -> dict[str, float]:
         prob = torch.cat([out["logits"] for out, _ in kept]).softmax(1).numpy()
         y = torch.cat([batch["label"] for _, batch in kept]).numpy()
         metrics = {"accuracy": float((prob.argmax(1) == y).mean())}
@@ -78,6 +80,5 @@ class JetClassificationTask:
             metrics["auc"] = float(np.mean([auc(prob[y != c, c], prob[y == c, c]) for c in present]))
         return metrics
 
-    @staticmethod
-    def events(batch: dict[str, torch.Tensor]) -> int:
+    def events(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["x"].shape[0])

@@ -11,10 +11,12 @@ import torch
 from models.mlpf.loss import LossConfig, mlpf_loss
 
 from ..data.dataset import ShardDataset, collate_padded
+from .protocol import TaskBase
 
 
-class ParticleFlowTask:
+class ParticleFlowTask(TaskBase):
     name = "particle_flow"
+    validation_outputs = True
 
     def dataset(self, manifest_path: Path, split: str) -> ShardDataset:
         return ShardDataset(manifest_path, split)
@@ -25,7 +27,7 @@ class ParticleFlowTask:
     def loss_config(self, raw: dict[str, Any]) -> LossConfig:
         return LossConfig(**raw)
 
-    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    def collate(self, items: list[dict[str, torch.Tensor]], dataset: ShardDataset) -> dict[str, torch.Tensor]:
         return collate_padded(items)
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -36,8 +38,7 @@ class ParticleFlowTask:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return mlpf_loss(out, batch["Y"], batch["K"], batch["mask"], config)
 
-    @staticmethod
-    def validation_metrics(kept: list[tuple[dict, dict]]) -> dict[str, float]:
+    def validation_metrics(self, kept: list[tuple[dict, dict]]) -> dict[str, float]:
         """Over this rank's validation events:
         - `loss_unweighted`: the default loss (focal classification, Huber regression, every head
           weighted 1). Unlike val_loss it does not move with the loss settings a search tries, so
@@ -72,8 +73,7 @@ class ParticleFlowTask:
                 metrics[name] = float(high - low) / 2
         return metrics
 
-    @staticmethod
-    def events(batch: dict[str, torch.Tensor]) -> int:
+    def events(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["X"].shape[0])
 
 

@@ -17,9 +17,11 @@ from typing import Any
 import torch
 
 from ..atomic import append_line, atomic_path, atomic_write_json, atomic_write_text
+from ..data.dataset import EventSubset
 from ..overrides import deep_merge
 from ..stage import StageContext, StageInterrupted
 from ..tasks import load_task
+from ..tasks.protocol import LearningTask
 from . import distributed
 from .accelerator import accelerator_for
 from .checkpoints import CheckpointStore
@@ -100,9 +102,8 @@ class Trainer:
         self.trial = trial
         self.init_weights = init_weights
         site = ctx.site
-        self.learning = load_task(params.task)  # what is learned: batches, loss (pipeline.tasks)
-        if hasattr(self.learning, "configure"):  # a task whose data depends on its settings (jet classes)
-            self.learning.configure(self.learning.loss_config(params.loss))
+        self.learning: LearningTask = load_task(params.task)  # what is learned (pipeline/tasks/protocol.py)
+        self.learning.configure(self.learning.loss_config(params.loss))
         self.task = distributed.export_env(site.distributed.deepspeed_accelerator, task)
         self.acc = accelerator_for(site.device)  # after the launcher's variables (Gaudi reads them at import)
         distributed.init_group(site.distributed.backend)
@@ -116,7 +117,7 @@ class Trainer:
 
     # ---- data -------------------------------------------------------------------------------
     def datasets(self):
-        from ..data.dataset import EventSubset, copy_to_local
+        from ..data.dataset import copy_to_local
 
         manifest = self.ctx.manifest(self.params.data, "to train on")
         if self.params.local_copy:
@@ -133,7 +134,8 @@ class Trainer:
         return json.loads(manifest.read_text()), train, val
 
     def batch(self, dataset, indices: list[int]) -> dict[str, torch.Tensor]:
-        batch = self.learning.collate([dataset[i] for i in indices])
+        source = dataset.source if isinstance(dataset, EventSubset) else dataset
+        batch = self.learning.collate([dataset[i] for i in indices], source)
         return {k: v.to(self.device) for k, v in batch.items()}
 
     # ---- engine -----------------------------------------------------------------------------
@@ -355,13 +357,12 @@ class Trainer:
         }
 
     def validate(self, engine, val, loss_config) -> tuple[float | None, dict[str, float]]:
-        """Validation loss over the split (all ranks), and the task's validation metrics (a task
-        with `validation_metrics(outputs, batches)`) on this rank's share."""
+        """Validation loss over the split (all ranks), and the task's validation metrics (of the
+        outputs it keeps, `validation_outputs`) on this rank's share."""
         if len(val) == 0:
             return None, {}
         engine.eval()
         total = count = 0.0
-        metrics_of = getattr(self.learning, "validation_metrics", None)
         kept: list[tuple[dict, dict]] = []
         with torch.no_grad():
             for start in range(self.rank * 8, len(val), 8 * self.world):
@@ -372,13 +373,13 @@ class Trainer:
                 events = self.learning.events(batch)
                 total += loss.item() * events
                 count += events
-                if metrics_of is not None:
+                if self.learning.validation_outputs:
                     kept.append(({k: v.float().cpu() for k, v in out.items()}, {k: v.cpu() for k, v in batch.items()}))
         engine.train()
         total, count = distributed.sum_values([total, count], self.device)
         # metrics such as an AUC do not add up over ranks: each rank scores its own share, rank 0's
         # are recorded (the whole split with one rank); no collective, so a rank with no share is fine
-        metrics = metrics_of(kept) if metrics_of is not None and kept else {}
+        metrics = self.learning.validation_metrics(kept) if kept else {}
         return total / max(count, 1), metrics
 
     # ---- records ----------------------------------------------------------------------------
@@ -453,8 +454,7 @@ class Trainer:
         """The task's deployable form of the final model (the anomaly task: a checked ONNX file
         for the trigger), built on rank 0 from the exported fp32 weights on real validation
         events. Not for search trials."""
-        export = getattr(self.learning, "export_deployable", None)
-        if export is None or self.trial is not None:
+        if not self.learning.deployable or self.trial is not None:
             return None
         record = None
         if self.rank == 0:
@@ -463,8 +463,9 @@ class Trainer:
             model = build_model(run.model_config)
             model.load_state_dict(torch.load(run.weights, map_location="cpu", weights_only=True))
             examples = run.val if len(run.val) else run.train
-            batch = self.learning.collate([examples[i] for i in range(min(4, len(examples)))])
-            record = export(model.eval(), batch, self.ctx.outputs_dir)
+            source = examples.source if isinstance(examples, EventSubset) else examples
+            batch = self.learning.collate([examples[i] for i in range(min(4, len(examples)))], source)
+            record = self.learning.export_deployable(model.eval(), batch, self.ctx.outputs_dir)
             self.ctx.log(f"deployable model: {record['file']} (checked against PyTorch: {record['check']['outputs']})")
         distributed.barrier()
         return record

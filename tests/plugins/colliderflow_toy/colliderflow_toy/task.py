@@ -1,16 +1,25 @@
 """The toy task: batches of (x, y), a squared-error (or Huber) loss, the mean absolute error."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pipeline.tasks.protocol import TaskBase
+
 
 class ToyDataset:
+    """Events of one split of a staged toy manifest (its shards, in order)."""
+
     def __init__(self, manifest: Path, split: str) -> None:
-        base = Path(manifest).parent
-        self.x = np.load(base / f"{split}_x.npy")
-        self.y = np.load(base / f"{split}_y.npy")
+        manifest = Path(manifest)
+        shards = [s for s in json.loads(manifest.read_text())["shards"] if s["split"] == split]
+        arrays = [np.load(manifest.parent / s["path"]) for s in shards]
+        width = json.loads(manifest.read_text())["width"]
+        self.x = np.concatenate([a["x"] for a in arrays]) if arrays else np.zeros((0, width), np.float32)
+        self.y = np.concatenate([a["y"] for a in arrays]) if arrays else np.zeros(0, np.float32)
+        self.truth = np.concatenate([a["truth"] for a in arrays]) if arrays else np.zeros(0, np.float32)
         self.sizes = np.ones(len(self.x), dtype=np.int64)  # one element per event, for the batcher
 
     def __len__(self) -> int:
@@ -20,8 +29,9 @@ class ToyDataset:
         return {"x": torch.from_numpy(self.x[i]), "y": torch.tensor(self.y[i])}
 
 
-class ToyRegression:
+class ToyRegression(TaskBase):
     name = "toy_regression"
+    validation_outputs = True
 
     def dataset(self, manifest_path: Path, split: str) -> ToyDataset:
         return ToyDataset(manifest_path, split)
@@ -34,7 +44,7 @@ class ToyRegression:
 
         return ToyLoss(**raw)
 
-    def collate(self, items: list[dict]) -> dict:
+    def collate(self, items: list[dict], dataset: ToyDataset) -> dict:
         return {"x": torch.stack([i["x"] for i in items]), "y": torch.stack([i["y"] for i in items])}
 
     def forward(self, model, batch: dict) -> dict:
@@ -46,11 +56,9 @@ class ToyRegression:
         loss = torch.nn.functional.huber_loss(out["y"].float(), batch["y"]) if config.huber else squared
         return loss, {"mse": squared.detach()}
 
-    @staticmethod
-    def events(batch: dict) -> int:
+    def events(self, batch: dict) -> int:
         return int(batch["x"].shape[0])
 
-    @staticmethod
-    def validation_metrics(kept: list) -> dict:
+    def validation_metrics(self, kept: list) -> dict:
         errors = torch.cat([(out["y"] - batch["y"]).abs() for out, batch in kept])
         return {"mae": float(errors.mean())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.features import ELEMENT_TYPES
+from .features import ELEMENT_TYPES
 
 
 class MissingFeature(KeyError):

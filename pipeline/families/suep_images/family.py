@@ -1,20 +1,70 @@
-"""The `evaluate` stage on image data (anomaly detection): every trained autoencoder and the
-rule-based scores on the same test events (held-out background and every signal point), the
-exported ONNX model's per-event latency at batch 1 and its agreement with PyTorch. Writes report/."""
+"""The SUEP-images family's work: pp events as sparse detector images (generation), image
+staging (background split by the seed, signal to test), and the evaluation of every trained
+autoencoder and the rule-based scores on the same test events (held-out background and every
+signal point) with the exported ONNX model's latency at batch 1 and its agreement with PyTorch."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from .params import NAME
+
+
+class SuepImagesFamily:
+    name = NAME
+
+    def generate(self, stage, process: str, seed: int, out, meta_path) -> dict:
+        """pp events (QCD or a SUEP point) as sparse detector images in ROOT (physics/image_io.py)."""
+        from ...physics.image_io import ImageWriter
+        from ...physics.pp import ImageBinning, generate_pp, image_event
+
+        p, ctx = stage.params, stage.ctx
+        binning = ImageBinning(p.images.eta_bins, p.images.phi_bins, p.images.eta_max)
+        binning_json = json.dumps({"shape": list(binning.shape), "eta_max": binning.eta_max})
+        rng = np.random.default_rng(seed)
+        process_id = p.PROCESSES.index(process)
+
+        def fill(writer) -> dict:
+            pixels = 0
+            events = generate_pp(
+                process, p.events_per_file, seed, p.images.trigger_ht, p.images.pthat_min, p.images.pileup
+            )
+            for i, (particles, ht) in enumerate(events):
+                index, value = image_event(particles, p.detector, binning, rng)
+                writer.add(i, process_id, seed, ht, index, value)
+                pixels += index.size
+                ctx.progress(i + 1, p.events_per_file, "events", file=out.name)
+            return {"pixels": pixels}
+
+        record = {
+            "dataset": NAME,
+            "process": process,
+            "seed": seed,
+            "image_shape": list(binning.shape),
+            "pileup": p.images.pileup,
+            "detector": p.detector.model_dump(mode="json"),
+        }
+        return stage.write_file(out, meta_path, ImageWriter(out, binning_json, p.chunk_events), fill, record)
+
+    def stage(self, stage, files) -> dict | None:
+        from ...data.file_staging import array_share
+        from ...data.image_staging import stage_images
+
+        return stage_images(files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx))
+
+    def evaluate(self, stage) -> dict:
+        return evaluate_images(stage)
+
 
 def onnx_latency(onnx_file: Path, dataset, indices: list[int], torch_scores: np.ndarray, params) -> dict:
     """Score the first `latency_events` events one at a time with the exported model."""
-    from ..data.image_staging import densify
-    from ..onnx_export import session
-    from ..scoring import latency_summary, time_dense
+    from ...data.image_staging import densify
+    from ...onnx_export import session
+    from ...scoring import latency_summary, time_dense
 
     threads = params.threads or len(os.sched_getaffinity(0))
     chosen = indices[: params.latency_events]
@@ -29,9 +79,10 @@ def onnx_latency(onnx_file: Path, dataset, indices: list[int], torch_scores: np.
 
 
 def evaluate_images(stage) -> dict:
-    from ..data.image_staging import ImageDataset
-    from ..evaluation import anomaly, anomaly_report, inference
-    from ..training.accelerator import accelerator_for
+    """Every autoencoder and the rule-based scores on the same test events; report/<stage>/."""
+    from ...data.image_staging import ImageDataset
+    from ...evaluation import anomaly, anomaly_report, inference
+    from ...training.accelerator import accelerator_for
 
     ctx, p = stage.ctx, stage.params
     dataset = ImageDataset(stage.manifest, p.split)
@@ -64,7 +115,7 @@ def evaluate_images(stage) -> dict:
     ctx.progress(len(models), len(models), "models", force=True, events=len(indices))
     events.scores.update(anomaly.rule_based(dataset, indices))
     metrics = anomaly.compare(events, p.anomaly.mistag_rates, p.anomaly.trigger_ht, p.bootstrap, p.seed)
-    metrics |= {"split": p.split, "manifest": str(stage.manifest), "latency": latency, "timing": timing}
+    metrics |= {"family": NAME, "split": p.split, "manifest": str(stage.manifest), "latency": latency, "timing": timing}
     report_dir = ctx.report_dir
     paths = anomaly_report.write(report_dir, metrics, events, ctx.tensorboard_dir / "evaluate" / ctx.stage)
     anomaly_report.write_scores(report_dir / "anomaly_scores.npz", events, event_id)

@@ -1,0 +1,113 @@
+"""A train configuration: the parameters of the `train` stage kind and of every search trial
+(validated at submit time, without torch)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from ..spec import Strict, dataclass_settings
+
+
+class OptimizerParams(Strict):
+    name: Literal["adamw"] = Field("adamw", description="Optimizer.")
+    lr: PositiveFloat = Field(1e-3, description="Peak learning rate.")
+    weight_decay: float = Field(0.01, ge=0, description="Decoupled weight decay.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas.")
+
+
+class ScheduleParams(Strict):
+    warmup_steps: NonNegativeInt = Field(0, description="Linear warm-up, in optimizer steps.")
+    decay: Literal["cosine", "constant"] = Field("cosine", description="After warm-up.")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Cosine floor as a fraction of the peak.")
+
+
+class InitFrom(Strict):
+    weights: str = Field(
+        description="Weights to start from: an upstream train stage's name (its outputs/model.pt) or a model.pt path "
+        "(e.g. another campaign's)."
+    )
+    replace: list[str] = Field(
+        default_factory=list,
+        description="Parameter-name prefixes initialised anew even where the weights have them (e.g. head).",
+    )
+    backbone_lr_scale: PositiveFloat = Field(
+        1.0, description="Learning-rate factor of the parameters loaded from the weights (the others get the lr)."
+    )
+
+
+class TrainParams(Strict):
+    task: str = Field(
+        "particle_flow", description="What is learned: a registered task (batches, loss, metrics; pipeline.tasks)."
+    )
+    model: dict[str, Any] = Field(description="`kind` and hyperparameters of a registered model (models/).")
+    data: str | None = Field(None, description="manifest.json to train on; default: the upstream stage_data's.")
+    epochs: PositiveInt = Field(1, description="Passes over the training split.")
+    train_events: PositiveInt | None = Field(
+        None, description="Train on a seeded random subset of this many training events (default: all)."
+    )
+    val_events: PositiveInt | None = Field(
+        None, description="Validate on a seeded random subset of this many validation events (default: all)."
+    )
+    max_steps: PositiveInt | None = Field(None, description="Stop after this many batches (whole run).")
+    batch_size: PositiveInt | None = Field(8, description="Events per batch per rank (or set max_elements).")
+    max_elements: PositiveInt | None = Field(None, description="Padded elements per batch per rank instead.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="fp16 uses dynamic loss scaling.")
+    zero_stage: Literal[0, 1, 2, 3] = Field(0, description="DeepSpeed ZeRO stage.")
+    gradient_accumulation: PositiveInt = Field(1, description="Batches per optimizer step.")
+    gradient_clipping: float = Field(1.0, ge=0, description="Global norm clip (0: off).")
+    optimizer: OptimizerParams = Field(default_factory=OptimizerParams, description="Optimizer.")
+    schedule: ScheduleParams = Field(default_factory=ScheduleParams, description="Learning-rate schedule.")
+    loss: dict[str, Any] = Field(
+        default_factory=dict, description="The task's loss settings (particle_flow: LossConfig)."
+    )
+    seed: int = Field(0, ge=0, description="Model init, data order and dropout.")
+    checkpoint_every: PositiveInt = Field(100, description="Checkpoint every N batches (and at epoch end).")
+    keep_checkpoints: PositiveInt = Field(3, description="Most recent checkpoints kept (plus the best).")
+    log_every: PositiveInt = Field(10, description="TensorBoard scalars every N batches.")
+    validation: bool = Field(True, description="Validation loss at every epoch end.")
+    nan_policy: Literal["fail", "skip"] = Field(
+        "fail", description="A non-finite loss stops the run, or skips the batch."
+    )
+    local_copy: bool = Field(False, description="Copy the shards to node-local $TMPDIR first (sha256-checked).")
+    init_from: Literal["scratch", "hpo_best"] | InitFrom = Field(
+        "scratch",
+        description="Start from random weights, the best weights of the hpo stage needed, or other weights "
+        "(fine-tuning: loaded by parameter name, heads replaced, the backbone with its own lr).",
+    )
+    deepspeed: dict[str, Any] = Field(
+        default_factory=dict, description="Raw DeepSpeed config merged over the generated one."
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from models import model_config
+
+        model_config(value)  # ModelConfigError is a ValueError: reported at params.model
+        return value
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        from ..tasks import task_entry
+
+        task_entry(value)  # UnknownTask (a ValueError) lists the available tasks
+        return value
+
+    @model_validator(mode="after")
+    def _known_loss(self) -> TrainParams:
+        from ..tasks import task_entry
+
+        try:
+            dataclass_settings(self.loss, task_entry(self.task).loss_config, "loss")
+        except ValueError as exc:
+            raise ValueError(f"loss: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _one_batching(self) -> TrainParams:
+        if self.max_elements is not None:
+            self.batch_size = None
+        return self
