@@ -25,7 +25,7 @@ def open_context(campaign_dir: str, stage: str, array_index: int | None) -> tupl
     spec = store.spec
     stage_spec = spec.workflow.stages[stage]
     kind = stage_kinds.get(stage_spec.kind)
-    task = launch_env.current()
+    process = launch_env.current()
     ctx = StageContext(
         campaign_dir=store.root,
         stage=stage,
@@ -36,13 +36,13 @@ def open_context(campaign_dir: str, stage: str, array_index: int | None) -> tupl
         upstream={name: store.stage_dir(name) for name in stage_spec.needs},
         upstream_kinds={name: spec.workflow.stages[name].kind for name in stage_spec.needs},
         tensorboard_dir=store.root / "tensorboard",
-        rank=task.rank,
-        world_size=task.world_size,
-        local_rank=task.local_rank,
+        rank=process.rank,
+        world_size=process.world_size,
+        local_rank=process.local_rank,
         array_index=array_index,
         array_size=stage_spec.resources.array,
-        attempt=task.restart_count + 1,
-        job_id=task.job_id,
+        attempt=process.restart_count + 1,
+        job_id=process.job_id,
     )
     for directory in (ctx.outputs_dir, ctx.checkpoints_dir, ctx.logs_dir, ctx.stage_dir / "attempts"):
         directory.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .env_paths import unset_variables
 from .site import SiteProfile
+from .spec import Resources
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 
@@ -109,9 +110,8 @@ def _kinds(site: SiteProfile) -> list[Finding]:
     out = []
     for kind, res in site.kinds.items():
         where = f"kinds.{kind}"
-        gpus = site.gpus_per_node if res.gpus_per_node == "all" else (res.gpus_per_node or 0)
-        tasks = max(1, gpus) if res.tasks_per_node == "devices" else (res.tasks_per_node or 1)
-        cpus = res.cpus_per_task or 1
+        resolved = site.stage_resources(kind, Resources())  # the kind's defaults as a stage gets them
+        gpus, tasks, cpus = resolved.gpus_per_node, resolved.tasks_per_node, resolved.cpus_per_task
         if gpus > site.gpus_per_node:
             out.append(Finding(ERROR, f"{where}.gpus_per_node", f"{gpus} but the nodes have {site.gpus_per_node}"))
         if site.cpus_per_node and tasks * cpus > site.cpus_per_node:

@@ -14,7 +14,7 @@ HOSTNAME_SUFFIX_ENV = "COLLIDERFLOW_HOSTNAME_SUFFIX"
 
 
 @dataclass(frozen=True)
-class TaskEnv:
+class ProcessEnv:
     launcher: str  # "slurm", "local" or "single"
     rank: int = 0
     world_size: int = 1
@@ -62,10 +62,10 @@ def _int(env: dict[str, str], key: str, default: int) -> int:
         return default
 
 
-def current(env: dict[str, str] | None = None) -> TaskEnv:
+def current(env: dict[str, str] | None = None) -> ProcessEnv:
     env = dict(os.environ if env is None else env)
     if env.get("COLLIDERFLOW_LAUNCHER") == "local":
-        return TaskEnv(
+        return ProcessEnv(
             launcher="local",
             rank=_int(env, "RANK", 0),
             world_size=_int(env, "WORLD_SIZE", 1),
@@ -82,7 +82,7 @@ def current(env: dict[str, str] | None = None) -> TaskEnv:
             job_id = env["SLURM_JOB_ID"]
         world = _int(env, "SLURM_NTASKS", 1)
         nodes = _int(env, "SLURM_JOB_NUM_NODES", _int(env, "SLURM_NNODES", 1))
-        return TaskEnv(
+        return ProcessEnv(
             launcher="slurm",
             rank=_int(env, "SLURM_PROCID", 0),
             world_size=world,
@@ -96,7 +96,7 @@ def current(env: dict[str, str] | None = None) -> TaskEnv:
             cpus_on_node=_int(env, "SLURM_CPUS_ON_NODE", 0),
             hostname_suffix=env.get(HOSTNAME_SUFFIX_ENV, ""),
         )
-    return TaskEnv(launcher="single", job_id=env.get("COLLIDERFLOW_JOB_ID", ""))
+    return ProcessEnv(launcher="single", job_id=env.get("COLLIDERFLOW_JOB_ID", ""))
 
 
 def first_hostname(nodelist: str) -> str:

@@ -193,21 +193,22 @@ def test_ray_cpus_come_from_the_allocation(tmp_path):
     from pipeline.stages.hpo import HpoStage
 
     env = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "2"}
-    task = launch_env.current({**env, "SLURM_CPUS_ON_NODE": "56", "SLURM_NODEID": "1"})
-    assert task.cpus_on_node == 56 and task.node_rank == 1
+    process = launch_env.current({**env, "SLURM_CPUS_ON_NODE": "56", "SLURM_NODEID": "1"})
+    assert process.cpus_on_node == 56 and process.node_rank == 1
     site = SiteProfile.model_validate(yaml.safe_load((REPO / "sites" / "lumi-g.yaml").read_text()))
     from pipeline.spec import Resources
 
     ctx = types.SimpleNamespace(
-        site=site, resources=Resources(gpus_per_node="all", cpus_per_task=48), stage_dir=tmp_path,
+        site=site, resources=site.stage_resources("hpo", Resources(gpus_per_node="all", cpus_per_task=48)),
+        stage_dir=tmp_path,
         campaign_dir=tmp_path, stage="search", job_id="7", attempt=1, rank=0,
     )  # fmt: skip
     stage = HpoStage.__new__(HpoStage)
     stage.ctx = ctx
-    task = types.SimpleNamespace(
+    process = types.SimpleNamespace(
         launcher="slurm", node_rank=1, num_nodes=2, cpus_on_node=56, node_address=lambda: "10.0.0.2"
     )
-    spec = stage._node_spec(task)
+    spec = stage._node_spec(process)
     assert spec.num_cpus == 56 and spec.num_gpus == 8  # not the 48 written in the workflow
 
 

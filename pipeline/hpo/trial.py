@@ -72,10 +72,10 @@ def trial_context(setup: TrialSetup, trial_id: str, params: Any, rank: int, worl
     return ctx
 
 
-def _task(rank: int, world: int, port: int):
-    from slurm.launch_env import TaskEnv
+def _process_env(rank: int, world: int, port: int):
+    from slurm.launch_env import ProcessEnv
 
-    return TaskEnv(
+    return ProcessEnv(
         launcher="single",
         rank=rank,
         world_size=world,
@@ -93,13 +93,13 @@ def _trainer(ctx, trial_id: str, port: int, report, setup: TrialSetup | None = N
     from ..training.trainer import Trainer, TrialMode
 
     logdir = ctx.tensorboard_dir / "hpo" / trial_id
-    task = _task(ctx.rank, ctx.world_size, port)
+    process = _process_env(ctx.rank, ctx.world_size, port)
     mode = TrialMode(logdir, report)
     if setup is not None:
         earlier = [r[setup.metric] for r in _reports(ctx.stage_dir / REPORTS) if r.get(setup.metric) is not None]
         best = (min if setup.mode == "min" else max)(earlier) if earlier else None
         mode = TrialMode(logdir, report, setup.metric, setup.mode, best)
-    return Trainer(ctx, ctx.params, task=task, trial=mode)
+    return Trainer(ctx, ctx.params, process=process, trial=mode)
 
 
 def _reports(path: Path) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..spec import ResolvedResources
 from ..stage import Stage
 
 
@@ -23,13 +24,13 @@ class HpoStage(Stage):
         from slurm import launch_env, ray_cluster
 
         ctx, p = self.ctx, self.params
-        task = launch_env.current()
-        if task.world_size != max(1, task.num_nodes):
+        process = launch_env.current()
+        if process.world_size != max(1, process.num_nodes):
             raise ValueError(
                 f"stage {ctx.stage!r}: an hpo stage runs one task per node (resources.tasks_per_node: 1); "
-                f"this job has {task.world_size} task(s) on {task.num_nodes} node(s)"
+                f"this job has {process.world_size} process(es) on {process.num_nodes} node(s)"
             )
-        spec = self._node_spec(task)
+        spec = self._node_spec(process)
         if ctx.rank != 0:
             process = ray_cluster.join(spec, p.ray.start_deadline_s)
             ctx.log(f"joined the Ray cluster as node rank {spec.node_rank}")
@@ -68,22 +69,21 @@ class HpoStage(Stage):
             ray_cluster.stop(head, grace_s=3.0)
 
     # ---- the allocation ------------------------------------------------------------------
-    def _node_spec(self, task: Any):
+    def _node_spec(self, process: Any):
         from slurm.ray_cluster import NodeSpec
 
         ctx = self.ctx
-        gpus = ctx.resources.gpus_per_node
-        gpus = ctx.site.gpus_per_node if gpus == "all" else gpus
+        gpus = ResolvedResources.of(ctx.resources).gpus_per_node  # resolved once, at validation
         hpu = ctx.site.hpo.accelerator_resource == "HPU"
         return NodeSpec(
             ray_dir=ctx.stage_dir / "ray",
             token=f"{ctx.campaign_dir}/{ctx.stage}",
             run_key=f"{ctx.job_id or 'local'}.{ctx.attempt}",
-            node_rank=task.node_rank if task.launcher == "slurm" else ctx.rank,
-            num_nodes=max(1, task.num_nodes),
-            node_ip=task.node_address(),
+            node_rank=process.node_rank if process.launcher == "slurm" else ctx.rank,
+            num_nodes=max(1, process.num_nodes),
+            node_ip=process.node_address(),
             # the CPUs Slurm gave this job on this node, not a number written in a file
-            num_cpus=task.cpus_on_node or ctx.resources.cpus_per_task,
+            num_cpus=process.cpus_on_node or ctx.resources.cpus_per_task,
             num_gpus=0 if hpu else gpus,
             resources={"HPU": float(gpus)} if hpu and gpus else {},
             temp_root=Path("/tmp"),

@@ -11,23 +11,23 @@ import torch.distributed as dist
 from slurm import launch_env
 
 
-def export_env(deepspeed_accelerator: str, task: launch_env.TaskEnv | None = None) -> launch_env.TaskEnv:
+def export_env(deepspeed_accelerator: str, process: launch_env.ProcessEnv | None = None) -> launch_env.ProcessEnv:
     """Export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* for torch and DeepSpeed. Done before the
     accelerator's runtime is imported: Intel Gaudi's bridge reads them at import.
-    `task` overrides the launcher's environment (an HPO trial is its own little job)."""
-    task = task or launch_env.current()
+    `process` overrides the launcher's environment (an HPO trial is its own little job)."""
+    process = process or launch_env.current()
     os.environ.update(
-        RANK=str(task.rank),
-        WORLD_SIZE=str(task.world_size),
-        LOCAL_RANK=str(task.local_rank),
-        LOCAL_WORLD_SIZE=str(task.local_world_size),
-        MASTER_ADDR=task.master_addr(),
+        RANK=str(process.rank),
+        WORLD_SIZE=str(process.world_size),
+        LOCAL_RANK=str(process.local_rank),
+        LOCAL_WORLD_SIZE=str(process.local_world_size),
+        MASTER_ADDR=process.master_addr(),
         # one rank needs no agreed port: 0 lets the OS pick a free one at bind time, where a port
         # chosen free beforehand can be taken in between (EADDRINUSE beside other jobs)
-        MASTER_PORT="0" if task.world_size == 1 else str(task.master_port),
+        MASTER_PORT="0" if process.world_size == 1 else str(process.master_port),
         DS_ACCELERATOR=deepspeed_accelerator,
     )
-    return task
+    return process
 
 
 def init_group(backend: str) -> None:

@@ -94,7 +94,7 @@ class Trainer:
         self,
         ctx: StageContext,
         params: Any,
-        task: Any = None,
+        process: Any = None,
         trial: TrialMode | None = None,
         init_weights: Path | None = None,
     ) -> None:
@@ -104,11 +104,11 @@ class Trainer:
         site = ctx.site
         self.learning: LearningTask = load_task(params.task)  # what is learned (pipeline/tasks/protocol.py)
         self.learning.configure(self.learning.loss_config(params.loss))
-        self.task = distributed.export_env(site.distributed.deepspeed_accelerator, task)
+        self.process = distributed.export_env(site.distributed.deepspeed_accelerator, process)
         self.acc = accelerator_for(site.device)  # after the launcher's variables (Gaudi reads them at import)
         distributed.init_group(site.distributed.backend)
-        self.rank, self.world = self.task.rank, self.task.world_size
-        self.device = self.acc.device(self.task.local_rank)
+        self.rank, self.world = self.process.rank, self.process.world_size
+        self.device = self.acc.device(self.process.local_rank)
         self.store = CheckpointStore(
             ctx.checkpoints_dir, self.rank, self.world, params.zero_stage, params.keep_checkpoints
         )
