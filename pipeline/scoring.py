@@ -82,8 +82,8 @@ def time_dense(sess, images, warmup: int = 10) -> tuple[list[float], list[float]
 def score_files(
     model: Path, files: list[Path], threads: int = 0, max_events: int | None = None, warmup: int = 10
 ) -> ScoreRun:
-    from .data.image_staging import read_image_file
     from .data.staging import DataError
+    from .families.suep_images.data import read_image_file
     from .physics.pp import pp_processes
 
     sess, shape = open_model(model, threads)

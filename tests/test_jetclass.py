@@ -14,7 +14,7 @@ import pytest
 import uproot
 
 from pipeline.data.file_staging import DataError
-from pipeline.data.jet_staging import FEATURES, JETCLASS_LABELS, JetDataset, stage_jets
+from pipeline.families.jets.data import FEATURES, JETCLASS_LABELS, JetDataset, stage_jets
 from pipeline.families.jets.params import JetsStageData
 
 from .conftest import run_cli, write_workflow

@@ -36,6 +36,6 @@ register_family(
         stage_params=jets.JetsStageData,
         evaluate_params=jets.JetsEvaluate,
         tasks=("jet_classification",),
-        check_inputs="pipeline.data.jet_staging:check_inputs",
+        check_inputs="pipeline.families.jets.data:check_inputs",
     ),
 )

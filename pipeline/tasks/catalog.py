@@ -9,21 +9,21 @@ from .registry import register_task
 register_task(
     "particle_flow",
     LossConfig,
-    "pipeline.tasks.particle_flow:ParticleFlowTask",
+    "pipeline.families.particle_flow.task:ParticleFlowTask",
     "MLPF: per-element particle classification and momentum regression on staged events",
     report_summary="pipeline.evaluation.report:summary_lines",
 )
 register_task(
     "anomaly_detection",
     DiceLossConfig,
-    "pipeline.tasks.anomaly_detection:AnomalyDetectionTask",
+    "pipeline.families.suep_images.task:AnomalyDetectionTask",
     "an autoencoder reconstructs background detector images (inverse Dice loss); the score is 1/D",
-    report_summary="pipeline.evaluation.anomaly_report:summary_lines",
+    report_summary="pipeline.families.suep_images.report:summary_lines",
 )
 register_task(
     "jet_classification",
     JetClassificationConfig,
-    "pipeline.tasks.jet_classification:JetClassificationTask",
+    "pipeline.families.jets.task:JetClassificationTask",
     "jets of the chosen classes (loss.classes): cross-entropy, plus the jet-feature regression when weighted",
-    report_summary="pipeline.evaluation.jet_report:summary_lines",
+    report_summary="pipeline.families.jets.report:summary_lines",
 )

@@ -5,7 +5,7 @@ Training tasks as plug-ins: what the train and hpo stages need to know of a lear
 registered model. Torch-free on import: a workflow's `task:` and `loss:` are validated on a
 login node; the implementation module is imported when a stage runs.
 
-    register_task("particle_flow", LossConfig, "pipeline.tasks.particle_flow:ParticleFlowTask")
+    register_task("particle_flow", LossConfig, "pipeline.families.particle_flow.task:ParticleFlowTask")
 
 Installed packages add tasks through the entry-point group `colliderflow.tasks` (see
 models/plugins.py), each a `TaskPlugin`, loaded the first time a task is looked up.

@@ -45,7 +45,7 @@ class JetsFamily:
 
     def stage(self, stage, files) -> dict | None:
         from ...data.file_staging import array_share
-        from ...data.jet_staging import stage_jets
+        from .data import stage_jets
 
         return stage_jets(files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx))
 
@@ -63,9 +63,11 @@ def training_info(stage, name: str) -> dict:
 def evaluate_jets(stage) -> dict:
     import torch
 
-    from ...evaluation import inference, jet_metrics, jet_report
+    from ...evaluation import inference
     from ...tasks import load_task
     from ...training.accelerator import accelerator_for
+    from . import metrics as jet_metrics
+    from . import report as jet_report
 
     ctx, p = stage.ctx, stage.params
     models = stage.model_files()

@@ -52,7 +52,7 @@ class SuepImagesFamily:
 
     def stage(self, stage, files) -> dict | None:
         from ...data.file_staging import array_share
-        from ...data.image_staging import stage_images
+        from .data import stage_images
 
         return stage_images(files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx))
 
@@ -62,9 +62,9 @@ class SuepImagesFamily:
 
 def onnx_latency(onnx_file: Path, dataset, indices: list[int], torch_scores: np.ndarray, params) -> dict:
     """Score the first `latency_events` events one at a time with the exported model."""
-    from ...data.image_staging import densify
     from ...onnx_export import session
     from ...scoring import latency_summary, time_dense
+    from .data import densify
 
     threads = params.threads or len(os.sched_getaffinity(0))
     chosen = indices[: params.latency_events]
@@ -80,9 +80,11 @@ def onnx_latency(onnx_file: Path, dataset, indices: list[int], torch_scores: np.
 
 def evaluate_images(stage) -> dict:
     """Every autoencoder and the rule-based scores on the same test events; report/<stage>/."""
-    from ...data.image_staging import ImageDataset
-    from ...evaluation import anomaly, anomaly_report, inference
+    from ...evaluation import inference
     from ...training.accelerator import accelerator_for
+    from . import anomaly
+    from . import report as anomaly_report
+    from .data import ImageDataset
 
     ctx, p = stage.ctx, stage.params
     dataset = ImageDataset(stage.manifest, p.split)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .roc import auc
+from ...evaluation.roc import auc
 
 ROC_POINTS = 200
 
@@ -64,7 +64,7 @@ def model_scores(model, dataset, indices: list[int], batch_size: int, device, ex
     reconstruction) of the example events, both in the network's target space (numpy [C, H, W])."""
     import torch
 
-    from ..tasks import load_task
+    from ...tasks import load_task
 
     task = load_task("anomaly_detection")
     scores, kept = [], {}

@@ -14,9 +14,9 @@ import torch
 
 from models.pet.loss_config import JetClassificationConfig
 
-from ..data.jet_staging import JetDataset, collate_jets
-from ..evaluation.roc import auc
-from .protocol import TaskBase
+from ...evaluation.roc import auc
+from ...tasks.protocol import TaskBase
+from .data import JetDataset, collate_jets
 
 
 class JetClassificationTask(TaskBase):

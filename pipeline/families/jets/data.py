@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..families import manifest_family
-from ..physics.jet_io import JET_TREE
-from ..physics.kinematics import ParticleClass as PC
-from .file_staging import DataError, assign_splits, open_root, stage_with
-from .shards import Layout
+from ...data.file_staging import DataError, assign_splits, open_root, stage_with
+from ...data.shards import Layout
+from ...physics.jet_io import JET_TREE
+from ...physics.kinematics import ParticleClass as PC
+from ..registry import manifest_family
 
 FEATURES = (
     "deta", "dphi", "log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r", "charge",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, atomic_write_json, atomic_write_text
+from ...atomic import atomic_path, atomic_write_json, atomic_write_text
+from ...evaluation.reports import REPORT_FILE
 from .anomaly import RULE_BASED, ScoredEvents
-from .reports import REPORT_FILE
 
 REPORT_TASK = "anomaly_detection"
 
@@ -193,7 +193,7 @@ def write_scores(path: Path, events: ScoredEvents, event_id: np.ndarray) -> None
 
 
 def tensorboard(metrics: dict, paths: list[Path], logdir: Path) -> None:
-    from ..tb_writer import plot_images, scalar_writer
+    from ...tb_writer import plot_images, scalar_writer
 
     sources = {s for p in metrics["points"].values() for sel in p["selections"].values() for s in sel["sources"]}
     for source in sorted(sources):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .roc import auc
+from ...evaluation.roc import auc
 
 
 def rejection_at(background: np.ndarray, signal: np.ndarray, efficiency: float) -> float:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_json, atomic_write_text
-from .reports import REPORT_FILE
+from ...atomic import atomic_write_json, atomic_write_text
+from ...evaluation.reports import REPORT_FILE
 
 REPORT_TASK = "jet_classification"
 
@@ -103,7 +103,7 @@ def plots(metrics: dict, directory: Path) -> list[Path]:
 
 def write(report_dir: Path, metrics: dict, tensorboard_dir: Path) -> list[Path]:
     """report_dir: the stage's report folder; tensorboard_dir: the stage's evaluate logdir."""
-    from ..tb_writer import plot_images, scalar_writer
+    from ...tb_writer import plot_images, scalar_writer
 
     paths = plots(metrics, report_dir / "plots")
     atomic_write_json(report_dir / REPORT_FILE, {"task": REPORT_TASK, **metrics}, sort_keys=False)

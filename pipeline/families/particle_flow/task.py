@@ -10,8 +10,8 @@ import torch
 
 from models.mlpf.loss import LossConfig, mlpf_loss
 
-from ..data.dataset import ShardDataset, collate_padded
-from .protocol import TaskBase
+from ...data.dataset import ShardDataset, collate_padded
+from ...tasks.protocol import TaskBase
 
 
 class ParticleFlowTask(TaskBase):

@@ -14,8 +14,8 @@ import torch
 from models.autoencoder.config import DiceLossConfig
 from models.autoencoder.loss import inverse_dice_loss
 
-from ..data.image_staging import ImageDataset, densify
-from .protocol import TaskBase
+from ...tasks.protocol import TaskBase
+from .data import ImageDataset, densify
 
 
 class AnomalyDetectionTask(TaskBase):
@@ -57,7 +57,7 @@ class AnomalyDetectionTask(TaskBase):
     def export_deployable(self, network: Any, batch: dict[str, torch.Tensor], outputs_dir: Path) -> dict[str, Any]:
         from models.autoencoder.network import AnomalyScorer
 
-        from ..onnx_export import export_checked
+        from ...onnx_export import export_checked
 
         return export_checked(
             AnomalyScorer(network),

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..families import manifest_family
-from ..physics.image_io import IMAGE_BRANCHES, IMAGE_TREE
-from ..physics.pp import BACKGROUND, pp_processes
-from .file_staging import DataError, assign_splits, open_root, stage_with
-from .shards import Layout
+from ...data.file_staging import DataError, assign_splits, open_root, stage_with
+from ...data.shards import Layout
+from ...physics.image_io import IMAGE_BRANCHES, IMAGE_TREE
+from ...physics.pp import BACKGROUND, pp_processes
+from ..registry import manifest_family
 
 IMAGES = Layout(
     keys=("pixel_index", "pixel_value", "offsets", "process_id", "event_id", "ht"),
