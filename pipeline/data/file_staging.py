@@ -126,7 +126,7 @@ def stage_one(reader: FileReader, source: Path, split: str, out_dir: Path, max_e
         "source": str(source.resolve()),
         "source_bytes": source.stat().st_size,
         "split": split,
-        "entries": int(getattr(handle, "num_entries", entries)),
+        "entries": entries,
         "info": info,
         "shards": [{**s, "path": f"shards/{split}/{s['file']}"} for s in written],
     }

@@ -14,9 +14,9 @@ class ToyDataset:
 
     def __init__(self, manifest: Path, split: str) -> None:
         manifest = Path(manifest)
-        shards = [s for s in json.loads(manifest.read_text())["shards"] if s["split"] == split]
-        arrays = [np.load(manifest.parent / s["path"]) for s in shards]
-        width = json.loads(manifest.read_text())["width"]
+        staged = json.loads(manifest.read_text())
+        arrays = [np.load(manifest.parent / s["path"]) for s in staged["shards"] if s["split"] == split]
+        width = staged["width"]
         self.x = np.concatenate([a["x"] for a in arrays]) if arrays else np.zeros((0, width), np.float32)
         self.y = np.concatenate([a["y"] for a in arrays]) if arrays else np.zeros(0, np.float32)
         self.truth = np.concatenate([a["truth"] for a in arrays]) if arrays else np.zeros(0, np.float32)
