@@ -1,14 +1,21 @@
 """SUEP anomaly detection figures (measured, not asserted):
-- generation rate of QCD and each SUEP point (Pythia 8 + dark shower, then the image detector);
+- generation rate of QCD and each SUEP point (Pythia 8 + dark shower, then the image detector),
+  for the reference image definition with pileup 50 per core (--definition reference, the
+  default: pre-selection, pileup pool, images, pileup-corrected HT, trigger; and, with
+  --preselect-check, what the generator-level pre-selection loses) or the first runs' cells;
+- training images/s of the reference-size autoencoder (2 threads; batch 32 and 128, NCHW and
+  channels-last);
 - the exported autoencoder's per-event latency at batch 1 in ONNX Runtime (median, p99; 1 and
   2 threads) beside PyTorch eager, and events/s in batches, on real QCD images;
 - with --campaign, the campaign's signal efficiency at 2% QCD mistag per point and its training
   size (from report/<stage>/metrics.json), with the commit it was run at if recorded.
 
-    python benchmarks/suep.py [--events 40] [--campaign campaigns/suep-anomaly-medium] [--latency-events 500]
+    python benchmarks/suep.py [--definition reference|cells] [--events 40] [--preselect-check 0]
+                              [--campaign campaigns/suep-reference-medium] [--latency-events 500]
 
 Without --campaign an untrained autoencoder of the small workflow's size is exported (latency
-does not depend on the weights). Prints a table and writes benchmarks/results/suep.json.
+does not depend on the weights). Prints a table and writes benchmarks/results/suep.json (cells) or
+benchmarks/results/suep-reference.json.
 """
 
 from __future__ import annotations
@@ -27,6 +34,100 @@ from pipeline.evaluation.reports import task_report
 
 MODEL = {"kind": "conv_autoencoder", "width": 8, "depth": 3, "image_shape": [3, 286, 360]}
 PROCESSES = ("pp_qcd", "suep_m125", "suep_m400", "suep_m750", "suep_m1000", "suep_m400_t1")
+REFERENCE_MODEL = {
+    "kind": "conv_autoencoder", "image_shape": [3, 286, 360], "filters": [128, 64, 32, 16, 8],
+    "strides": [[3, 3], [2, 2], [2, 2], [2, 2], [2, 3]], "activation": "prelu", "output_norm": True,
+    "pad_to": [288, 360], "log_scale": False, "input_scale": 2000.0, "channels_last": True,
+}  # fmt: skip
+REFERENCE_PROCESSES = ("pp_qcd", "suep_ref_m125", "suep_ref_m400")
+
+
+def reference_generation(process: str, events: int, pileup: float = 50.0, preselect: float = 400.0) -> tuple:
+    """One core's rate for the reference definition: Pythia initialisation and the pileup pool
+    fill (once per file) timed apart from the per-event work."""
+    from pipeline.physics.crossings import CrossingSample
+    from pipeline.physics.pileup import PileupConfig
+    from pipeline.physics.pp import Production, cms_like_detector
+    from pipeline.physics.reference_images import Grid, ReferenceConfig
+
+    cfg = ReferenceConfig(pileup=PileupConfig(mean=pileup))
+    sample = CrossingSample(process, 11, 500.0, preselect, Production(150.0, None, "hjet", 150.0), cfg)
+    began = time.perf_counter()
+    stream = sample.events(events, cms_like_detector(), Grid(), np.random.default_rng(1))
+    first = next(stream)
+    start_s = time.perf_counter() - began  # initialisation, pool fill (part), first event
+    rest_began = time.perf_counter()
+    images = [first, *stream]
+    per_event = (time.perf_counter() - rest_began) / max(len(images) - 1, 1)
+    record = sample.record()
+    return (
+        {
+            "events": len(images),
+            "pileup": pileup,
+            "first_event_s": start_s,
+            "per_event_ms": 1000 * per_event,
+            "events_per_second_per_core": 1 / per_event,
+            "file_of_200_seconds": start_s + 199 * per_event,
+            "acceptance": record["acceptance"],
+            "pileup_record": record["pileup"],
+            "pixels_per_event": float(np.mean([i.index.size for i, _ in images])),
+            "tracks_per_event": float(np.mean([i.ntracks for i, _ in images])),
+            "ht_median": float(np.median([i.ht for i, _ in images])),
+        },
+        [(i.index, i.value) for i, _ in images],
+        [i.ht for i, _ in images],
+    )
+
+
+def preselection_loss(events: int) -> dict:
+    """QCD without pre-selection: the share of triggered events whose hard-interaction HT is
+    below the pre-selection (what a pre-selection there would have dropped)."""
+    from pipeline.physics.crossings import CrossingSample
+    from pipeline.physics.pileup import PileupConfig
+    from pipeline.physics.pp import Production, cms_like_detector
+    from pipeline.physics.reference_images import Grid, ReferenceConfig
+
+    cfg = ReferenceConfig(pileup=PileupConfig())
+    sample = CrossingSample("pp_qcd", 12, 500.0, 0.0, Production(150.0), cfg, measure_hard_ht=True)
+    hard = np.array(
+        [i.hard_ht for i, _ in sample.events(events, cms_like_detector(), Grid(), np.random.default_rng(3))]
+    )
+    return {
+        "events_passing_trigger": int(hard.size),
+        "fraction_with_hard_ht_below_400": float(np.mean(hard < 400.0)),
+        "fraction_with_hard_ht_below_300": float(np.mean(hard < 300.0)),
+        "acceptance": sample.record()["acceptance"],
+    }
+
+
+def training_rate(batch_sizes=(32, 128), steps: int = 3) -> dict:
+    """Training images/s of the reference network on 2 threads (Adam step included)."""
+    import torch
+
+    from models import build_model
+
+    torch.set_num_threads(2)
+    rng = torch.Generator().manual_seed(0)
+    out = {}
+    for channels_last in (False, True):
+        model = build_model({**REFERENCE_MODEL, "channels_last": channels_last})
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        for size in batch_sizes:
+            images = torch.relu(torch.randn(size, 3, 286, 360, generator=rng)) * (
+                torch.rand(size, 3, 286, 360, generator=rng) < 0.01
+            )
+            rates = []
+            for _ in range(steps):
+                began = time.perf_counter()
+                loss = ((model(images) - images / 2000.0) ** 2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                rates.append(size / (time.perf_counter() - began))
+            key = f"batch{size}_{'channels_last' if channels_last else 'nchw'}"
+            out[key] = float(np.median(rates[1:]))
+            print(f"training {key:28s} {out[key]:6.1f} images/s", flush=True)
+    return out
 
 
 def generation(process: str, events: int) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
@@ -137,22 +238,41 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40, help="events generated per process")
     parser.add_argument("--latency-events", type=int, default=500)
     parser.add_argument("--campaign", type=Path, default=None)
+    parser.add_argument("--definition", choices=("reference", "cells"), default="reference")
+    parser.add_argument("--preselect-check", type=int, default=0, help="QCD events without pre-selection (0: skip)")
     args = parser.parse_args()
+    reference = args.definition == "reference"
 
-    figures: dict = {"generation": {}, "cpus_available": len(os.sched_getaffinity(0))}
+    figures: dict = {"generation": {}, "cpus_available": len(os.sched_getaffinity(0)), "definition": args.definition}
     qcd_images = None
-    for process in PROCESSES:
-        figures["generation"][process], images = generation(process, args.events)
+    for process in REFERENCE_PROCESSES if reference else PROCESSES:
+        if reference:
+            figures["generation"][process], images, _ = reference_generation(process, args.events)
+            g = figures["generation"][process]
+            print(
+                f"{process:14s} {g['events_per_second_per_core']:6.2f} ev/s per core at pileup 50"
+                f" ({g['per_event_ms']:.0f} ms/event after a {g['first_event_s']:.1f} s start;"
+                f" {g['tracks_per_event']:.0f} tracks,"
+                f" {g['pixels_per_event']:.0f} pixels/event; trigger efficiency {g['acceptance']['efficiency']:.3f})"
+            )
+        else:
+            figures["generation"][process], images = generation(process, args.events)
+            g = figures["generation"][process]
+            print(
+                f"{process:11s} {g['events_per_second']:6.2f} ev/s  (Pythia + shower {g['pythia_and_shower_ms']:.0f}"
+                f" ms, images {g['image_simulation_ms']:.0f} ms, {g['pixels_per_event']:.0f} pixels/event)"
+            )
         qcd_images = qcd_images if qcd_images is not None else images
-        g = figures["generation"][process]
-        print(
-            f"{process:11s} {g['events_per_second']:6.2f} ev/s  (Pythia + shower {g['pythia_and_shower_ms']:.0f} ms,"
-            f" images {g['image_simulation_ms']:.0f} ms, {g['pixels_per_event']:.0f} pixels/event)"
-        )
-    batch = dense(qcd_images, tuple(MODEL["image_shape"]))
+    if reference and args.preselect_check:
+        figures["preselection_loss"] = preselection_loss(args.preselect_check)
+        print(f"pre-selection check: {figures['preselection_loss']}")
+    if reference:
+        figures["training_images_per_second"] = training_rate()
+    batch = dense(qcd_images, (3, 286, 360))
 
     trained = args.campaign / "stages" / "train" / "outputs" if args.campaign else None
-    config = json.loads((trained / "model.json").read_text()) if trained else MODEL
+    default_model = REFERENCE_MODEL if reference else MODEL
+    config = json.loads((trained / "model.json").read_text()) if trained else default_model
     model = build_model(config).eval()
     if trained:
         model.load_state_dict(torch.load(trained / "model.pt", map_location="cpu", weights_only=True))
@@ -161,7 +281,9 @@ def main() -> None:
         if not trained:
             from models.autoencoder.network import AnomalyScorer
 
-            export_checked(AnomalyScorer(model), torch.from_numpy(batch[:4]), onnx_file, "images", ["score"])
+            export_checked(
+                AnomalyScorer(model), torch.from_numpy(batch[:4]), onnx_file, "images", ["score", "reconstruction"]
+            )
         figures["model"] = {
             **config,
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -184,7 +306,7 @@ def main() -> None:
             for label, sources in selections.items():
                 cells = ", ".join(f"{s} {v['value']:.3f} ± {v['error']:.3f}" for s, v in sources.items())
                 print(f"  {point} [{label}] efficiency at 2% mistag: {cells}")
-    save("suep", figures)
+    save("suep-reference" if reference else "suep", figures)
 
 
 if __name__ == "__main__":

@@ -310,3 +310,60 @@ def test_particle_flow_task_reproduces_the_losses_from_before_the_task_plugins(t
         assert set(got) == set(want)
         for key in want:
             assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), (got["step"], key)
+
+
+def test_plateau_and_early_stopping_on_a_tiny_run_and_the_best_epoch_exported(tmp_path, manifest):
+    """A learning rate too small to move the validation loss (by more than min_delta): the
+    plateau drops the rate after 2 flat epochs, early stopping ends the run after 3, and with
+    select: best the exported weights are the best epoch's, not the last's."""
+    workflow = train_workflow(
+        "plateau", manifest, epochs=20, train_events=8, val_events=4, batch_size=4,
+        optimizer={"name": "adam", "lr": 1e-9, "weight_decay": 0.0},
+        schedule={"decay": "constant", "plateau": {"patience": 2, "factor": 0.1, "min_delta": 1e-3}},
+        early_stopping={"patience": 3, "min_delta": 1e-3}, select="best",
+    )  # fmt: skip
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stage = tmp_path / "campaigns" / "plateau" / "stages" / "train"
+    summary = json.loads((stage / "result.json").read_text())
+    # epoch 1 sets the best; 2 and 3 are flat (rate x0.1 after 3); 4 is the third flat one: stop
+    assert summary["epochs"] == 4 and summary["stopped_early"] and summary["lr_reductions"] == 1
+    assert summary["steps"] == 8  # 2 steps per epoch, nothing after the stop
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(tmp_path / "campaigns" / "plateau" / "tensorboard" / "train" / "train"))
+    accumulator.Reload()
+    lr = {e.step: e.value for e in accumulator.Scalars("train/lr")}
+    assert lr[6] == pytest.approx(1e-9) and lr[7] == pytest.approx(1e-10)  # dropped after epoch 3 (step 6)
+    selection = json.loads((stage / "outputs" / "selection.json").read_text())
+    best = json.loads((stage / "checkpoints" / "BEST.json").read_text())
+    assert selection["select"] == "best" and selection["selected"]["tag"] == best["tag"] == "step000000002-e1"
+    # the exported weights are epoch 1's, not the last epoch's
+    exported = torch.load(stage / "outputs" / "model.pt", weights_only=True)
+    saved = torch.load(stage / "checkpoints" / best["tag"] / "mp_rank_00_model_states.pt", weights_only=False)
+    name = next(iter(exported))
+    assert torch.equal(exported[name], saved["module"][name].float())
+
+
+def test_the_plateau_and_early_stopping_decisions_survive_a_resume():
+    from pipeline.training.plateau import EpochWatch
+
+    straight, resumed = EpochWatch(2, 0.1, 4, 0.0), EpochWatch(2, 0.1, 4, 0.0)
+    losses = [1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.94]
+    for loss in losses[:3]:
+        resumed.observe(loss)
+    saved = resumed.saved()
+    resumed = EpochWatch(2, 0.1, 4, 0.0)
+    resumed.restore(json.loads(json.dumps(saved)))
+    for loss in losses[3:]:
+        resumed.observe(loss)
+    for loss in losses:
+        straight.observe(loss)
+    assert straight.saved() == resumed.saved()
+    assert straight.state.lr_scale == pytest.approx(0.01) and straight.state.stopped  # 2 drops, 5 flat epochs
+
+
+def test_select_best_and_early_stopping_need_validation(tmp_path, manifest):
+    workflow = train_workflow("noval", manifest, validation=False, select="best")
+    result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
+    assert result.returncode == 2 and "need the validation loss" in result.stderr

@@ -13,7 +13,7 @@ import numpy as np
 from .calorimeter import ECAL, HCAL, digitise, shower_spots, with_angles
 from .detector_spec import DetectorSpec
 from .generator import PARTICLE_FIELDS, particles_of, pythia_events, pythia_from
-from .suep import POINTS, BoltzmannSampler, shower
+from .suep import POINT_ORDER, POINTS, BoltzmannSampler, shower
 from .tracker import reconstruct_tracks
 
 SQRT_S = 13000.0
@@ -22,7 +22,7 @@ SCALAR_ID = 25  # the S is Pythia's Higgs with another mass, kept undecayed (the
 
 
 def pp_processes() -> list[str]:
-    return [BACKGROUND, *sorted(POINTS)]
+    return [BACKGROUND, *POINT_ORDER]
 
 
 def cms_like_detector() -> DetectorSpec:
@@ -62,14 +62,36 @@ def cms_like_detector() -> DetectorSpec:
     )  # fmt: skip
 
 
-def make_pp_pythia(process: str, seed: int, pthat_min: float):
+@dataclass(frozen=True)
+class Production:
+    """How the samples are produced: QCD above a pT-hat floor (optionally biased towards high pT
+    hat, with Pythia's event weights), the scalar by gluon fusion alone or with a hard jet."""
+
+    pthat_min: float = 250.0  # QCD PhaseSpace:pTHatMin (GeV)
+    bias_power: float | None = None  # PhaseSpace:bias2SelectionPow (weights ~ pthat^-power), None: unweighted
+    signal: str = "inclusive"  # inclusive: gg -> S; hjet: gg -> S g (top loop), above signal_pthat_min
+    signal_pthat_min: float = 150.0
+
+
+SIGNAL_PRODUCTION = {"inclusive": ["HiggsSM:gg2H = on"], "hjet": ["HiggsSM:gg2Hg(l:t) = on"]}
+
+
+def make_pp_pythia(process: str, seed: int, production: Production | float):
+    if not isinstance(production, Production):  # a pT-hat floor alone: the first runs' set-up
+        production = Production(pthat_min=float(production))
     settings = [f"Beams:eCM = {SQRT_S}"]
     if process == BACKGROUND:
-        settings += ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {pthat_min}"]
+        settings += ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {production.pthat_min}"]
+        if production.bias_power is not None:
+            settings += [
+                "PhaseSpace:bias2Selection = on",
+                f"PhaseSpace:bias2SelectionPow = {production.bias_power}",
+                f"PhaseSpace:bias2SelectionRef = {production.pthat_min}",
+            ]
     else:
         mass = POINTS[process].mediator_mass
         settings += [
-            "HiggsSM:gg2H = on",
+            *SIGNAL_PRODUCTION[production.signal],
             f"{SCALAR_ID}:m0 = {mass}",
             f"{SCALAR_ID}:mWidth = 0.01",
             f"{SCALAR_ID}:doForceWidth = on",
@@ -77,6 +99,8 @@ def make_pp_pythia(process: str, seed: int, pthat_min: float):
             f"{SCALAR_ID}:mMax = {mass + 0.1}",
             f"{SCALAR_ID}:mayDecay = off",
         ]
+        if production.signal == "hjet":
+            settings += [f"PhaseSpace:pTHatMin = {production.signal_pthat_min}"]
     return pythia_from(settings, seed, process)
 
 

@@ -36,15 +36,27 @@ class SuepPoint:
             raise ValueError("every decay mode of the dark photon must be open")
 
 
-# Named signal points: m_phi = T_D = 2 GeV at several mediator masses (the seed's benchmark
-# family), plus a colder, softer variant.
-POINTS: dict[str, SuepPoint] = {
+# Named signal points: m_phi = T_D = 2 GeV at several mediator masses, plus a colder, softer
+# variant (the first runs' points: m_A' = 0.5 GeV, BR(ee/mumu/pipi) = 40/40/20) ...
+LEGACY_POINTS: dict[str, SuepPoint] = {
     "suep_m125": SuepPoint(125.0, 2.0, 2.0),
     "suep_m400": SuepPoint(400.0, 2.0, 2.0),
     "suep_m750": SuepPoint(750.0, 2.0, 2.0),
     "suep_m1000": SuepPoint(1000.0, 2.0, 2.0),
     "suep_m400_t1": SuepPoint(400.0, 2.0, 1.0),
 }
+# ... and the reference study's dark sector: m_phi = T_D = 2 GeV, m_A' = 0.7 GeV decaying to
+# ee/mumu/pipi with BR 15/15/70; suep_ref_m125 is its benchmark point (m_S = 125 GeV, gluon
+# fusion), the heavier ones are extras.
+REFERENCE_DARK_PHOTON = {"dark_photon_mass": 0.7, "branching": {"e": 0.15, "mu": 0.15, "pi": 0.70}}
+REFERENCE_POINTS: dict[str, SuepPoint] = {
+    "suep_ref_m125": SuepPoint(125.0, 2.0, 2.0, **REFERENCE_DARK_PHOTON),
+    "suep_ref_m400": SuepPoint(400.0, 2.0, 2.0, **REFERENCE_DARK_PHOTON),
+    "suep_ref_m750": SuepPoint(750.0, 2.0, 2.0, **REFERENCE_DARK_PHOTON),
+}
+POINTS: dict[str, SuepPoint] = {**LEGACY_POINTS, **REFERENCE_POINTS}
+# process ids of image files index this list: new points are appended, never sorted in
+POINT_ORDER: tuple[str, ...] = (*sorted(LEGACY_POINTS), *REFERENCE_POINTS)
 
 
 def boltzmann_density(p: np.ndarray, mass: float, temperature: float) -> np.ndarray:

@@ -32,10 +32,11 @@ class GenerateStage(Stage):
             return json.loads(meta_path.read_text())
         return get_family(self.params.dataset).load().generate(self, process, seed, out, meta_path)
 
-    def write_file(self, out, meta_path, writer, fill, record: dict) -> dict:
+    def write_file(self, out, meta_path, writer, fill, record: dict, details=None) -> dict:
         """For a family's generator: fill `writer` (fill(writer) returns per-event sums, e.g.
         pixels), move the file into place (a failure removes it), then write the JSON record (the
-        family's `record` with the counts and rate) and the TensorBoard scalars."""
+        family's `record`, what `details()` returns once the file is filled, the counts and rate)
+        and the TensorBoard scalars."""
         started = time.perf_counter()
         try:
             sums = fill(writer)
@@ -47,6 +48,7 @@ class GenerateStage(Stage):
         meta = {
             "file": out.name,
             **record,
+            **(details() if details else {}),
             "events": written,
             "seconds": round(seconds, 3),
             "events_per_second": round(written / seconds, 2),

@@ -31,11 +31,12 @@ class LearningTask(Protocol):
     def validation_metrics(self, kept: list[tuple[dict, dict]]) -> dict[str, float]: ...
     def events(self, batch: dict[str, Any]) -> int: ...
     def export_deployable(self, network: Any, batch: dict[str, Any], outputs_dir: Path) -> dict[str, Any] | None: ...
+    def describe(self, network: Any) -> dict[str, Any]: ...
 
 
 class TaskBase:
     """Defaults: settings kept as `self.config`; prediction is the training forward pass; no
-    validation metrics beyond the loss; nothing deployable."""
+    validation metrics beyond the loss; nothing deployable; the parameter count as the model's summary."""
 
     name = ""
     validation_outputs = False
@@ -55,3 +56,7 @@ class TaskBase:
 
     def export_deployable(self, network: Any, batch: dict[str, Any], outputs_dir: Path) -> dict[str, Any] | None:
         return None
+
+    def describe(self, network: Any) -> dict[str, Any]:
+        """What the trainer logs and writes to outputs/model_summary.json when the model is built."""
+        return {"parameters": sum(p.numel() for p in network.parameters())}

@@ -58,6 +58,10 @@ class CheckpointStore:
         best = self._best()
         return float(best["metric"]) if best else float("inf")
 
+    def best(self) -> dict[str, Any] | None:
+        """The checkpoint with the lowest validation metric (tag, metric, step), or None."""
+        return self._best()
+
     def rewind(self, tag: str) -> None:
         """Make `tag` the checkpoint to resume from (an HPO trial restored from an earlier epoch)."""
         saved = self.root / tag

@@ -11,16 +11,32 @@ from ..spec import Strict, dataclass_settings
 
 
 class OptimizerParams(Strict):
-    name: Literal["adamw"] = Field("adamw", description="Optimizer.")
+    name: Literal["adamw", "adam"] = Field(
+        "adamw", description="adamw (decoupled weight decay) or adam (weight decay as an L2 term; 0 for none)."
+    )
     lr: PositiveFloat = Field(1e-3, description="Peak learning rate.")
-    weight_decay: float = Field(0.01, ge=0, description="Decoupled weight decay.")
+    weight_decay: float = Field(0.01, ge=0, description="Weight decay (decoupled for adamw, an L2 term for adam).")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas.")
+
+
+class PlateauParams(Strict):
+    patience: PositiveInt = Field(2, description="Epochs in a row without improvement before the rate drops.")
+    factor: float = Field(0.1, gt=0, lt=1, description="What the rate is multiplied by.")
+    min_delta: float = Field(0.0, ge=0, description="An epoch improves when the loss drops by more than this.")
 
 
 class ScheduleParams(Strict):
     warmup_steps: NonNegativeInt = Field(0, description="Linear warm-up, in optimizer steps.")
     decay: Literal["cosine", "constant"] = Field("cosine", description="After warm-up.")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Cosine floor as a fraction of the peak.")
+    plateau: PlateauParams | None = Field(
+        None, description="Also multiply the rate by `factor` when the validation loss stops improving (off: null)."
+    )
+
+
+class EarlyStopping(Strict):
+    patience: PositiveInt = Field(10, description="Stop after this many epochs in a row without improvement.")
+    min_delta: float = Field(0.0, ge=0, description="An epoch improves when the loss drops by more than this.")
 
 
 class InitFrom(Strict):
@@ -67,6 +83,14 @@ class TrainParams(Strict):
     keep_checkpoints: PositiveInt = Field(3, description="Most recent checkpoints kept (plus the best).")
     log_every: PositiveInt = Field(10, description="TensorBoard scalars every N batches.")
     validation: bool = Field(True, description="Validation loss at every epoch end.")
+    early_stopping: EarlyStopping | None = Field(
+        None, description="End the run when the validation loss stops improving (off: null); needs validation."
+    )
+    select: Literal["last", "best"] = Field(
+        "last",
+        description="Which weights become model.pt: the last epoch's, or the epoch with the lowest validation loss "
+        "(the validation split chooses the epoch, nothing else).",
+    )
     nan_policy: Literal["fail", "skip"] = Field(
         "fail", description="A non-finite loss stops the run, or skips the batch."
     )
@@ -104,6 +128,14 @@ class TrainParams(Strict):
             dataclass_settings(self.loss, task_entry(self.task).loss_config, "loss")
         except ValueError as exc:
             raise ValueError(f"loss: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _validation_decides(self) -> TrainParams:
+        wants = [name for name, on in (("early_stopping", self.early_stopping), ("schedule.plateau",
+                 self.schedule.plateau), ("select: best", self.select == "best")) if on]  # fmt: skip
+        if wants and not self.validation:
+            raise ValueError(f"{', '.join(wants)} need the validation loss (validation: true)")
         return self
 
     @model_validator(mode="after")

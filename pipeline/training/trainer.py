@@ -25,6 +25,9 @@ from ..tasks.protocol import LearningTask
 from . import distributed
 from .accelerator import accelerator_for
 from .checkpoints import CheckpointStore
+from .plateau import EpochWatch
+
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -83,6 +86,7 @@ class _Run:
     writer: Any = None
     weights: Path | None = None
     deployed: dict[str, Any] | None = None  # the task's deployable export (e.g. ONNX), rank 0
+    selected: dict[str, Any] | None = None  # select: best — the checkpoint whose weights were exported
     events_seen: int = 0
     epoch_loss: float = 0.0
     epoch_batches: float = 0.0
@@ -113,6 +117,13 @@ class Trainer:
             ctx.checkpoints_dir, self.rank, self.world, params.zero_stage, params.keep_checkpoints
         )
         self.stop_signal: str | None = None
+        plateau, early = params.schedule.plateau, params.early_stopping
+        self.watch = EpochWatch(  # what the validation loss decides between epochs (training/plateau.py)
+            plateau.patience if plateau else None,
+            plateau.factor if plateau else 1.0,
+            early.patience if early else None,
+            (early or plateau).min_delta if (early or plateau) else 0.0,
+        )
         self.losses_path = ctx.outputs_dir / "losses.jsonl"
 
     # ---- data -------------------------------------------------------------------------------
@@ -149,13 +160,13 @@ class Trainer:
             {"params": [t for n, t in model.named_parameters() if n in loaded], "lr": p.optimizer.lr * scale},
             {"params": [t for n, t in model.named_parameters() if n not in loaded], "lr": p.optimizer.lr},
         ]
-        optimizer = torch.optim.AdamW(
+        optimizer = OPTIMIZERS[p.optimizer.name](
             [g for g in groups if g["params"]], betas=p.optimizer.betas, weight_decay=p.optimizer.weight_decay
         )
         optimizer_steps = max(1, total_steps // p.gradient_accumulation)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda(p.schedule.warmup_steps, optimizer_steps, p.schedule.decay, p.schedule.min_lr_ratio)
-        )
+        shape = lr_lambda(p.schedule.warmup_steps, optimizer_steps, p.schedule.decay, p.schedule.min_lr_ratio)
+        # the plateau's reductions multiply the schedule's shape (1 without a plateau schedule)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: shape(step) * self.watch.state.lr_scale)
         config = {
             "train_micro_batch_size_per_gpu": p.batch_size or 1,
             "gradient_accumulation_steps": p.gradient_accumulation,
@@ -182,12 +193,15 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         run = self._prepare()
         try:
-            while run.epoch < self.params.epochs and run.step < run.total:
+            while run.epoch < self.params.epochs and run.step < run.total and not self.watch.state.stopped:
                 self._train_epoch(run)
                 if run.batch_in_epoch >= run.per_epoch:  # the epoch is complete
                     self._end_epoch(run)
             if self.store.latest() is None or self.store.latest()["step"] != run.step:
                 self._save(run.engine, run.step, run.epoch, run.batch_in_epoch)
+            if self.params.select == "best":
+                run.selected = self._restore_best(run.engine)
+            self._write_selection(run)
             run.weights = self._export(run.engine, run.model_config)
             run.deployed = self._export_deployable(run)
         finally:
@@ -223,6 +237,10 @@ class Trainer:
                     f"{len(report['skipped'])} skipped {report['skipped'][:6]}, "
                     f"{len(report['initialised'])} newly initialised {report['initialised'][:6]}"
                 )
+        summary = self.learning.describe(model)
+        if self.rank == 0 and self.trial is None:
+            atomic_write_json(ctx.outputs_dir / "model_summary.json", {"model": model_config, **summary})
+        ctx.log(f"model {model_config.get('kind')}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
         model = model.to(self.device)
         sampler = BucketBatchSampler(
             train.sizes, p.batch_size, p.max_elements, shuffle=True, seed=p.seed, rank=self.rank, world_size=self.world
@@ -231,6 +249,7 @@ class Trainer:
         total = min(p.max_steps or 10**12, per_epoch * p.epochs)
         engine = self.engine(model, total)
         state = self.store.load(engine) or {}
+        self.watch.restore(state.get("watch"))
         run = _Run(
             train=train,
             val=val,
@@ -328,6 +347,11 @@ class Trainer:
                 append_line(self.ctx.outputs_dir / "validation.jsonl", json.dumps(record))
             shown = "".join(f", {name} {value:.4f}" for name, value in metrics.items())
             self.ctx.log(f"epoch {run.epoch}: validation loss {val_loss:.5f}{shown}")
+            for decision in self.watch.observe(val_loss):
+                self.ctx.log(f"epoch {run.epoch}: {decision}")
+            self._apply_lr_scale(run.engine)
+            if run.writer:
+                run.writer.add_scalar("train/lr_scale", self.watch.state.lr_scale, run.step)
         tag = self._save(run.engine, run.step, run.epoch, 0, metric=val_loss)
         if self.trial is None:
             return
@@ -343,11 +367,56 @@ class Trainer:
         if self.trial.report is not None:
             self.trial.report({**report, "checkpoint_tag": tag})
 
+    def _apply_lr_scale(self, engine) -> None:
+        """A plateau's reduction takes effect from the next step (the scheduler reads the scale at
+        each step; the current rates are set now too)."""
+        schedule = engine.lr_scheduler
+        for group, base, shape in zip(
+            schedule.optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * shape(schedule.last_epoch)
+
+    def _restore_best(self, engine) -> dict[str, Any] | None:
+        """The weights of the epoch with the lowest validation loss into the engine (select:
+        best): only the epoch is chosen by the validation split. None when no epoch was validated."""
+        best = self.store.best()
+        if best is None:
+            return None
+        if best["tag"] != self.store.latest()["tag"]:
+            engine.load_checkpoint(
+                str(self.store.root), tag=best["tag"], load_module_only=True,
+                load_optimizer_states=False, load_lr_scheduler_states=False,
+            )  # fmt: skip
+        self.ctx.log(f"selected the weights of {best['tag']} (lowest validation loss {best['metric']:.6g})")
+        return best
+
+    def _write_selection(self, run: _Run) -> None:
+        """outputs/selection.json: how the exported weights were chosen (what a report cites)."""
+        if self.rank != 0 or self.trial is not None:
+            return
+        p, w = self.params, self.watch.state
+        record = {
+            "select": p.select,
+            "selected": run.selected,
+            "epochs_run": run.epoch,
+            "epochs_max": p.epochs,
+            "stopped_early": w.stopped,
+            "early_stopping": p.early_stopping.model_dump() if p.early_stopping else None,
+            "plateau": p.schedule.plateau.model_dump() if p.schedule.plateau else None,
+            "lr_reductions": w.reductions,
+            "best_val_loss": w.best,
+            "validation": "the task's validation split (for the anomaly task: background events only)",
+        }
+        atomic_write_json(self.ctx.outputs_dir / "selection.json", record)
+
     def _summary(self, run: _Run) -> dict[str, Any]:
         elapsed = time.perf_counter() - run.started
         return {
             "steps": run.step,
             "epochs": run.epoch,
+            "stopped_early": self.watch.state.stopped,
+            "lr_reductions": self.watch.state.reductions,
+            "selected": run.selected,
             "events_per_second": run.events_seen * self.world / max(elapsed, 1e-9),
             "best_val_loss": None if run.best == float("inf") else run.best,
             "weights": str(run.weights),
@@ -429,7 +498,8 @@ class Trainer:
 
     def _save(self, engine, step: int, epoch: int, batch: int, metric: float | None = None) -> str:
         tag = f"step{step:09d}-e{epoch}"
-        self.store.save(engine, tag, {"step": step, "epoch": epoch, "batch": batch}, metric=metric)
+        state = {"step": step, "epoch": epoch, "batch": batch, "watch": self.watch.saved()}
+        self.store.save(engine, tag, state, metric=metric)
         self.ctx.log(f"checkpoint {tag}")
         return tag
 

@@ -2,11 +2,17 @@
 background and every signal point); a signal point's efficiency at a background mistag rate r is
 the fraction of its events above the score the background exceeds with probability r.
 
-Sources: the trained autoencoders (score 1/D) and two rule-based scores computed from the same
-images, the track multiplicity (non-zero pixels of the track channel: a SUEP is a high-multiplicity
-spray of soft tracks) and HT. Uncertainties are bootstrap standard deviations, resampling the
-background and each signal point independently (they are different events) with the same
-resamples for every source, so differences between sources are paired.
+Sources: the trained autoencoders (score 1/D) and two rule-based scores of the same events, the
+track multiplicity (the tracks of the hard vertex, pileup removed, a file's `ntracks`; files
+without it: non-zero pixels of the track channel) — a SUEP is a high-multiplicity spray of soft
+tracks — and HT. Uncertainties are bootstrap standard deviations, resampling the background and
+each signal point independently (they are different events) with the same resamples for every
+source, so differences between sources are paired.
+
+Weighted samples (a QCD sample biased in pT-hat carries Pythia's event weights): the threshold
+at mistag r is the weighted (1 - r) quantile of the background, efficiencies and the AUC are
+weighted sums, and a bootstrap replica carries each drawn event's weight. Unweighted samples
+take the unweighted formulas, so earlier figures are unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class ScoredEvents:
     ht: np.ndarray  # [N] GeV
     processes: list[str]
     background: list[int]
+    weight: np.ndarray | None = None  # [N] event weights; None: unweighted
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [N]; larger: more anomalous
     examples: dict[str, dict] = field(default_factory=dict)  # model source -> event index -> (input, reco)
 
@@ -49,12 +56,10 @@ def example_indices(process_id: np.ndarray, background: list[int]) -> list[int]:
 
 
 def rule_based(dataset, indices: list[int]) -> dict[str, np.ndarray]:
-    pixels_per_channel = int(np.prod(dataset.shape[1:]))
     multiplicity, ht = [], []
     for i in indices:
         arrays, e = dataset.rows[i]
-        lo, hi = arrays["offsets"][e], arrays["offsets"][e + 1]
-        multiplicity.append(int((arrays["pixel_index"][lo:hi] < pixels_per_channel).sum()))
+        multiplicity.append(int(arrays["ntracks"][e]))
         ht.append(float(arrays["ht"][e]))
     return {"track_multiplicity": np.array(multiplicity, dtype=float), "ht": np.array(ht)}
 
@@ -80,20 +85,55 @@ def model_scores(model, dataset, indices: list[int], batch_size: int, device, ex
     return np.concatenate(scores) if scores else np.zeros(0), kept
 
 
-def efficiency_at(background: np.ndarray, signal: np.ndarray, mistag: float) -> float:
-    threshold = np.quantile(background, 1.0 - mistag, method="higher")
-    return float((signal > threshold).mean())
+def _uniform(w: np.ndarray | None) -> bool:
+    """No weights, or all equal: the unweighted formulas apply."""
+    return w is None or w.size == 0 or bool(np.all(w == w[0]))
 
 
-def roc_curve(background: np.ndarray, signal: np.ndarray) -> dict[str, list[float]]:
+def threshold_at(background: np.ndarray, mistag: float, weight: np.ndarray | None = None) -> float:
+    """The score the background exceeds with (weighted) probability `mistag`."""
+    if _uniform(weight):
+        return float(np.quantile(background, 1.0 - mistag, method="higher"))
+    order = np.argsort(background, kind="mergesort")
+    cumulative = np.cumsum(weight[order]) / weight.sum()
+    return float(background[order][min(np.searchsorted(cumulative, 1.0 - mistag), background.size - 1)])
+
+
+def efficiency_at(background, signal, mistag, background_weight=None, signal_weight=None) -> float:
+    threshold = threshold_at(background, mistag, background_weight)
+    if _uniform(signal_weight):
+        return float((signal > threshold).mean())
+    return float(signal_weight[signal > threshold].sum() / signal_weight.sum())
+
+
+def weighted_auc(background, signal, background_weight=None, signal_weight=None) -> float:
+    """P(signal score > background score), ties half, each event counted with its weight."""
+    if _uniform(background_weight) and _uniform(signal_weight):
+        return auc(background, signal)
+    bw = np.ones(background.size) if background_weight is None else background_weight
+    sw = np.ones(signal.size) if signal_weight is None else signal_weight
+    order = np.argsort(background, kind="mergesort")
+    ordered, cumulative = background[order], np.concatenate([[0.0], np.cumsum(bw[order])])
+    below = cumulative[np.searchsorted(ordered, signal, "left")]
+    equal = cumulative[np.searchsorted(ordered, signal, "right")] - below
+    return float((sw * (below + 0.5 * equal)).sum() / (sw.sum() * bw.sum()))
+
+
+def roc_curve(background, signal, background_weight=None, signal_weight=None) -> dict[str, list[float]]:
     """Signal efficiency against background mistag at ROC_POINTS log-spaced mistag rates."""
     floor = 1.0 / max(background.size, 1)
     mistags = np.geomspace(floor, 1.0, ROC_POINTS)
-    return {"mistag": mistags.tolist(), "efficiency": [efficiency_at(background, signal, m) for m in mistags]}
+    return {
+        "mistag": mistags.tolist(),
+        "efficiency": [efficiency_at(background, signal, m, background_weight, signal_weight) for m in mistags],
+    }
 
 
-def _metric(background: np.ndarray, signal: np.ndarray, mistags: list[float]) -> np.ndarray:
-    return np.array([auc(background, signal), *(efficiency_at(background, signal, m) for m in mistags)])
+def _metric(background, signal, mistags, background_weight=None, signal_weight=None) -> np.ndarray:
+    return np.array([
+        weighted_auc(background, signal, background_weight, signal_weight),
+        *(efficiency_at(background, signal, m, background_weight, signal_weight) for m in mistags),
+    ])  # fmt: skip
 
 
 def compare(events: ScoredEvents, mistags: list[float], trigger_ht: float | None, bootstrap: int, seed: int) -> dict:
@@ -137,12 +177,16 @@ def _compare_selection(events, background_idx, signal_idx, mistags, names, boots
         for _ in range(bootstrap)
     ]
     values, replicas = {}, {}
+    weight = events.weight
+    bw = None if weight is None else weight[background_idx]
+    sw = None if weight is None else weight[signal_idx]
+    pick = lambda w, i: None if w is None else w[i]  # noqa: E731
     for source, scores in events.scores.items():
         bkg, sig = scores[background_idx], scores[signal_idx]
-        values[source] = _metric(bkg, sig, mistags)
-        replicas[source] = np.array([_metric(bkg[b], sig[s], mistags) for b, s in resamples]).reshape(
-            -1, len(values[source])
-        )
+        values[source] = _metric(bkg, sig, mistags, bw, sw)
+        replicas[source] = np.array(
+            [_metric(bkg[b], sig[s], mistags, pick(bw, b), pick(sw, s)) for b, s in resamples]
+        ).reshape(-1, len(values[source]))
         errors = replicas[source].std(axis=0, ddof=1) if bootstrap > 1 else np.full(values[source].size, np.nan)
         out["sources"][source] = {
             "auc": {"value": float(values[source][0]), "error": float(errors[0])},
@@ -150,7 +194,7 @@ def _compare_selection(events, background_idx, signal_idx, mistags, names, boots
                 n: {"value": float(v), "error": float(e)}
                 for n, v, e in zip(names, values[source][1:], errors[1:], strict=True)
             },
-            "roc": roc_curve(bkg, sig),
+            "roc": roc_curve(bkg, sig, bw, sw),
         }
     rules = [s for s in events.scores if s in RULE_BASED]
     for model in (s for s in events.scores if s not in RULE_BASED):

@@ -5,7 +5,9 @@ file goes to the test split (an anomaly detector never trains on signal). Staged
 engine (file_staging.py: chunked, bounded shards, resumable, bad files failed or quarantined).
 A shard is an .npz (layout IMAGES):
   pixel_index (pixels,) int32, pixel_value (pixels,) float32, offsets (events+1,) int64,
-  process_id, event_id (events,) int64, ht (events,) float32.
+  process_id, event_id (events,) int64, ht, weight (events,) float32, ntracks (events,) int32.
+Files written before weight and ntracks existed stage with weight 1 and ntracks counted from the
+track channel's pixels (what the multiplicity baseline counted then).
 Images are densified per batch (collate), never on disk.
 """
 
@@ -24,19 +26,25 @@ from ...physics.pp import BACKGROUND, pp_processes
 from ..registry import manifest_family
 
 IMAGES = Layout(
-    keys=("pixel_index", "pixel_value", "offsets", "process_id", "event_id", "ht"),
-    per_event=("event_id", "process_id", "ht"),
+    keys=("pixel_index", "pixel_value", "offsets", "process_id", "event_id", "ht", "weight", "ntracks"),
+    per_event=("event_id", "process_id", "ht", "weight", "ntracks"),
     ragged=(("offsets", ("pixel_index", "pixel_value")),),
 )
 IMAGE_SHARD_KEYS = IMAGES.keys
 REQUIRED = ["event_id", "process_id", "ht", "pixel_index", "pixel_value"]
 
 
-def image_arrays(arrays) -> dict[str, np.ndarray]:
+def track_pixels(pixel_index: np.ndarray, offsets: np.ndarray, shape) -> np.ndarray:
+    """Non-zero track-channel pixels per event (the multiplicity of files without ntracks)."""
+    cumulative = np.concatenate([[0], np.cumsum(pixel_index < int(np.prod(shape[1:])))])
+    return cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+
+
+def image_arrays(arrays, shape) -> dict[str, np.ndarray]:
     import awkward as ak
 
     counts = ak.to_numpy(ak.num(arrays["pixel_index"]))
-    return {
+    out = {
         "pixel_index": ak.to_numpy(ak.flatten(arrays["pixel_index"])).astype(np.int32),
         "pixel_value": ak.to_numpy(ak.flatten(arrays["pixel_value"])).astype(np.float32),
         "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
@@ -44,6 +52,15 @@ def image_arrays(arrays) -> dict[str, np.ndarray]:
         "event_id": ak.to_numpy(arrays["event_id"]).astype(np.int64),
         "ht": ak.to_numpy(arrays["ht"]).astype(np.float32),
     }
+    fields = set(arrays.fields)
+    out["weight"] = (
+        ak.to_numpy(arrays["weight"]).astype(np.float32) if "weight" in fields else np.ones(counts.size, np.float32)
+    )
+    if "ntracks" in fields and (ntracks := ak.to_numpy(arrays["ntracks"]).astype(np.int32)).min(initial=0) >= 0:
+        out["ntracks"] = ntracks
+    else:
+        out["ntracks"] = track_pixels(out["pixel_index"], out["offsets"], shape).astype(np.int32)
+    return out
 
 
 class ImageReader:
@@ -64,17 +81,17 @@ class ImageReader:
         return {"shape": handle[1]["shape"]}
 
     def chunks(self, handle) -> Iterator[dict[str, np.ndarray]]:
-        tree = handle[0]
+        tree, binning = handle
         for chunk in tree.iterate([b for b in IMAGE_BRANCHES if b in tree], step_size=self.step_size, library="ak"):
-            yield image_arrays(chunk)
+            yield image_arrays(chunk, binning["shape"])
 
 
 def read_image_file(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
     """A whole image file's arrays and its image shape (for scoring)."""
     reader = ImageReader()
     handle = reader.open(Path(source))
-    tree = handle[0]
-    return image_arrays(tree.arrays([b for b in IMAGE_BRANCHES if b in tree])), handle[1]["shape"]
+    tree, binning = handle
+    return image_arrays(tree.arrays([b for b in IMAGE_BRANCHES if b in tree]), binning["shape"]), binning["shape"]
 
 
 def stage_images(
@@ -118,7 +135,11 @@ class ImageDataset:
             if shard["split"] != split:
                 continue
             with np.load(manifest_path.parent / shard["path"]) as data:
-                arrays = {k: data[k] for k in IMAGE_SHARD_KEYS}
+                arrays = {k: data[k] for k in IMAGE_SHARD_KEYS if k in data}
+            events = arrays["offsets"].size - 1
+            arrays.setdefault("weight", np.ones(events, np.float32))  # shards staged before weights existed
+            if "ntracks" not in arrays:
+                arrays["ntracks"] = track_pixels(arrays["pixel_index"], arrays["offsets"], self.shape)
             for e in range(arrays["offsets"].size - 1):
                 if processes is None or arrays["process_id"][e] in processes:
                     self.rows.append((arrays, e))
@@ -135,6 +156,7 @@ class ImageDataset:
             "pixel_value": self.torch.from_numpy(arrays["pixel_value"][lo:hi]),
             "process_id": int(arrays["process_id"][e]),
             "ht": float(arrays["ht"][e]),
+            "weight": float(arrays["weight"][e]),
         }
 
 

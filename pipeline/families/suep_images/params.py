@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from ...physics.suep import POINTS
+from ...physics.suep import POINT_ORDER
 from ...spec import Strict
 from .. import base
 
@@ -15,23 +15,72 @@ BACKGROUND = "pp_qcd"
 
 
 class ImageBinning(Strict):
+    """The images, the samples and the trigger. Two definitions: `cells` (the first runs'
+    images: calorimeter cells of the parametric detector, tracks at their vertex direction,
+    pileup at the nominal vertex, the HT cut on the background's generator-level jets) and
+    `reference` (the SUEP reference study's: tracks from the hard vertex at their calorimeter-face
+    position, Delphes-style CMS towers, pileup over a luminous region with charged pileup removed,
+    the same pileup-corrected HT cut on background and signal; physics/reference_images.py)."""
+
+    definition: Literal["cells", "reference"] = Field(
+        "cells", description="Image definition: cells (the first runs') or reference (the reference study's)."
+    )
     eta_bins: PositiveInt = Field(286, description="Image rows over |eta| < eta_max.")
     phi_bins: PositiveInt = Field(360, description="Image columns over the full phi range.")
     eta_max: PositiveFloat = Field(2.5, description="Image (and tracker) acceptance in |eta|.")
     trigger_ht: float = Field(
-        500.0, ge=0, description="Background (pp_qcd) events need HT >= this (GeV); the signal is kept whatever its HT."
+        500.0,
+        ge=0,
+        description="Events need HT >= this (GeV): cells: the background only (generator-level jets); reference: "
+        "background and signal alike (pileup-corrected reconstructed jets).",
     )
     pthat_min: PositiveFloat = Field(250.0, description="Pythia PhaseSpace:pTHatMin of the QCD background (GeV).")
+    pthat_bias_power: PositiveFloat | None = Field(
+        None,
+        description="Bias the QCD sample towards high pT-hat (Pythia bias2Selection, weights carried into every "
+        "efficiency and ROC); null: unweighted.",
+    )
+    signal_production: Literal["inclusive", "hjet"] = Field(
+        "inclusive",
+        description="The scalar by gluon fusion (gg -> S) or with a hard gluon (gg -> S g, top loop), the latter "
+        "above signal_pthat_min: the events a HT trigger keeps, at a fraction of the cost.",
+    )
+    signal_pthat_min: PositiveFloat = Field(150.0, description="pT-hat floor of hjet signal production (GeV).")
     pileup: float = Field(
         0.0,
         ge=0,
         le=200,
-        description="Mean number of minimum-bias pp interactions (Poisson) overlaid on each event, at the vertex.",
+        description="Mean number of minimum-bias pp interactions (Poisson) per crossing; cells: at the nominal "
+        "vertex, reference: each at its own vertex.",
     )
+    pileup_z_spread: float = Field(0.05, ge=0, description="reference: sigma of the vertices' z (m).")
+    pileup_dz_max: PositiveFloat = Field(
+        1e-3, description="reference: a track is from the hard vertex when |z0 - z_hard| < this (m)."
+    )
+    pileup_pool: PositiveInt = Field(
+        1000, description="reference: minimum-bias events generated per file before draws reuse them (rotated)."
+    )
+    preselect_ht: float = Field(
+        400.0,
+        ge=0,
+        description="reference: the hard interaction's own HT (no detector) must reach this before pileup and "
+        "images are made (0: off); keep it well below trigger_ht.",
+    )
+
+    @model_validator(mode="after")
+    def _reference_only(self) -> ImageBinning:
+        if self.definition == "cells":
+            defaults = type(self).model_fields
+            reference = ("pileup_z_spread", "pileup_dz_max", "pileup_pool", "preselect_ht", "pthat_bias_power",
+                         "signal_production", "signal_pthat_min")  # fmt: skip
+            changed = [n for n in reference if getattr(self, n) != defaults[n].default]
+            if changed:
+                raise ValueError(f"{', '.join(changed)}: only for definition: reference")
+        return self
 
 
 class SuepGenerate(base.PPGenerateParams):
-    PROCESSES: ClassVar[tuple[str, ...]] = (BACKGROUND, *sorted(POINTS))
+    PROCESSES: ClassVar[tuple[str, ...]] = (BACKGROUND, *POINT_ORDER)
 
     dataset: Literal["suep_images"] = Field(NAME, description="The family: pp at 13 TeV as sparse detector images.")
     images: ImageBinning = Field(default_factory=ImageBinning, description="Binning, trigger and pileup.")

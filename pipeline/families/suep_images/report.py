@@ -19,10 +19,11 @@ def summary_lines(stage: str, metrics: dict) -> list[str]:
     background = f"{metrics['background_events']} background events of {metrics['split']}"
     lines = [f"Anomaly detection, {stage} ({background}):", table_text(metrics)]
     for source, lat in metrics.get("latency", {}).items():
-        m = lat["model"]
+        m, d = lat["model"], lat.get("with_densification")
         lines.append(
             f"  {source} exported model at batch 1: median {m['median_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms"
-            f" ({lat['threads']} thread(s), {m['events']} events)"
+            + (f"; with densification median {d['median_ms']:.2f} ms" if d and d.get("events") else "")
+            + f" ({lat['threads']} thread(s), {m['events']} events)"
         )
     return lines
 
@@ -72,6 +73,36 @@ def difference_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def selection_lines(metrics: dict) -> list[str]:
+    """How each model was chosen, from its train stage's records."""
+    lines = ["", "## Selection", ""]
+    lines.append(
+        "Fixed before any signal was seen: the architecture and the score (1/D, larger is more anomalous) are"
+        " the workflow's; the background-only validation split chooses at most the epoch (`select: best`) and"
+        " when the learning rate drops (plateau schedule); no signal event enters any choice; this stage scores"
+        " the test split once."
+        + (" The background carries event weights: thresholds, efficiencies and AUCs are weighted."
+           if metrics.get("weighted") else "")
+    )  # fmt: skip
+    for source, record in metrics.get("selection", {}).items():
+        sel, model = record.get("selection"), record.get("model_summary", {})
+        if not sel:
+            lines.append(f"- {source}: no selection record (trained before selection.json existed): the last epoch")
+            continue
+        chosen = sel.get("selected") or {}
+        latent = (
+            f", latent {model['latent_shape']} = {model['latent_floats']} floats" if "latent_shape" in model else ""
+        )
+        lines.append(
+            f"- {source}: select {sel['select']}"
+            + (f" -> {chosen['tag']} (validation loss {chosen['metric']:.5g})" if chosen else "")
+            + f"; {sel['epochs_run']} of at most {sel['epochs_max']} epochs"
+            + (", stopped early" if sel["stopped_early"] else "")
+            + f"; {sel['lr_reductions']} learning-rate reduction(s){latent}"
+        )
+    return lines
+
+
 def markdown(metrics: dict, plots: list[Path]) -> str:
     header, rows = table_rows(metrics)
     lines = [
@@ -90,14 +121,19 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
         "",
         *difference_lines(metrics),
     ]
+    lines += selection_lines(metrics)
     if metrics.get("latency"):
         lines += ["", "## Trigger-style inference (exported ONNX model, batch 1)", ""]
         for source, lat in metrics["latency"].items():
+            d = lat.get("with_densification") or {}
             lines.append(
                 f"- {source}: {lat['file']}, {lat['threads']} thread(s), {lat['model']['events']} events:"
-                f" median {lat['model']['median_ms']:.2f} ms, p99 {lat['model']['p99_ms']:.2f} ms per event;"
-                f" largest |score(ONNX) - score(PyTorch)| {lat['max_abs_score_diff']:.2g}"
-            )
+                f" median {lat['model']['median_ms']:.2f} ms, p99 {lat['model']['p99_ms']:.2f} ms per event"
+                f" on dense images"
+                + (f"; from the sparse event, densification included: median {d['median_ms']:.2f} ms,"
+                   f" p99 {d['p99_ms']:.2f} ms" if d.get("events") else "")
+                + f"; largest |score(ONNX) - score(PyTorch)| {lat['max_abs_score_diff']:.2g}"
+            )  # fmt: skip
     lines += ["", "## Plots", "", *(f"![{p.stem}](plots/{p.name})" for p in plots), ""]
     return "\n".join(lines)
 

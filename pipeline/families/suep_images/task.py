@@ -54,6 +54,10 @@ class AnomalyDetectionTask(TaskBase):
     def events(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["images"].shape[0])
 
+    def describe(self, network: Any) -> dict[str, Any]:
+        """Latent shape, its size in floats and the compression it forces (the bottleneck)."""
+        return network.describe()
+
     def export_deployable(self, network: Any, batch: dict[str, torch.Tensor], outputs_dir: Path) -> dict[str, Any]:
         from models.autoencoder.network import AnomalyScorer
 
