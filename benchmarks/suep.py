@@ -48,12 +48,12 @@ def reference_generation(process: str, events: int, pileup: float = 50.0, presel
     from pipeline.physics.crossings import CrossingSample
     from pipeline.physics.pileup import PileupConfig
     from pipeline.physics.pp import Production, cms_like_detector
-    from pipeline.physics.reference_images import Grid, ReferenceConfig
+    from pipeline.physics.reference_images import ImageBinning, ReferenceConfig
 
     cfg = ReferenceConfig(pileup=PileupConfig(mean=pileup))
     sample = CrossingSample(process, 11, 500.0, preselect, Production(150.0, None, "hjet", 150.0), cfg)
     began = time.perf_counter()
-    stream = sample.events(events, cms_like_detector(), Grid(), np.random.default_rng(1))
+    stream = sample.events(events, cms_like_detector(), ImageBinning(), np.random.default_rng(1))
     first = next(stream)
     start_s = time.perf_counter() - began  # initialisation, pool fill (part), first event
     rest_began = time.perf_counter()
@@ -85,12 +85,12 @@ def preselection_loss(events: int) -> dict:
     from pipeline.physics.crossings import CrossingSample
     from pipeline.physics.pileup import PileupConfig
     from pipeline.physics.pp import Production, cms_like_detector
-    from pipeline.physics.reference_images import Grid, ReferenceConfig
+    from pipeline.physics.reference_images import ImageBinning, ReferenceConfig
 
     cfg = ReferenceConfig(pileup=PileupConfig())
     sample = CrossingSample("pp_qcd", 12, 500.0, 0.0, Production(150.0), cfg, measure_hard_ht=True)
     hard = np.array(
-        [i.hard_ht for i, _ in sample.events(events, cms_like_detector(), Grid(), np.random.default_rng(3))]
+        [i.hard_ht for i, _ in sample.events(events, cms_like_detector(), ImageBinning(), np.random.default_rng(3))]
     )
     return {
         "events_passing_trigger": int(hard.size),

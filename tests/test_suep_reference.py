@@ -12,10 +12,10 @@ from pipeline.families.suep_images import anomaly
 from pipeline.physics.generator import PARTICLE_FIELDS
 from pipeline.physics.pileup import PileupConfig, PileupOverlay, transformed
 from pipeline.physics.pp import cms_like_detector
-from pipeline.physics.reference_images import Grid, HcalBlocks, ReferenceConfig, crossing_image
+from pipeline.physics.reference_images import HcalBlocks, ImageBinning, ReferenceConfig, crossing_image
 from pipeline.physics.towers import ECAL_TOWERS, HCAL_TOWERS, FaceGeometry, face_positions, measured_towers
 
-GRID = Grid()
+GRID = ImageBinning()
 ROWS, COLUMNS = GRID.eta_bins, GRID.phi_bins
 
 
@@ -187,7 +187,7 @@ def test_the_ht_cut_is_the_same_pileup_corrected_cut_on_qcd_and_signal():
     # a cut the signal could not pass is refused for the signal as for the background
     sample = CrossingSample("suep_ref_m125", 22, 1e5, 0.0, Production(150.0, None, "hjet", 150.0), cfg)
     with pytest.raises(RuntimeError, match="too few events"):
-        next(iter(sample.events(1, spec, Grid(36, 45), np.random.default_rng(0))))
+        next(iter(sample.events(1, spec, ImageBinning(36, 45), np.random.default_rng(0))))
 
 
 def test_a_biased_qcd_sample_carries_pythia_weights_into_the_files(tmp_path):

@@ -22,7 +22,7 @@ from .detector_spec import DetectorSpec
 from .generator import particles_of, pythia_events
 from .pileup import PileupOverlay, shifted
 from .pp import Production, _with_shower, jet_ht, make_pp_pythia
-from .reference_images import CrossingImage, Grid, ReferenceConfig, crossing_image
+from .reference_images import CrossingImage, ImageBinning, ReferenceConfig, crossing_image
 from .suep import POINTS, BoltzmannSampler
 
 
@@ -55,7 +55,7 @@ class CrossingSample:
     measure_hard_ht: bool = False  # also set hard_ht of each image without a pre-selection (benchmarks)
 
     def events(
-        self, n_events: int, spec: DetectorSpec, grid: Grid, rng: np.random.Generator
+        self, n_events: int, spec: DetectorSpec, grid: ImageBinning, rng: np.random.Generator
     ) -> Iterator[tuple[CrossingImage, float]]:
         """(image, weight) of `n_events` crossings that pass the trigger."""
         pythia = make_pp_pythia(self.process, self.seed, self.production)

@@ -186,6 +186,8 @@ def generate_pp(
 
 @dataclass(frozen=True)
 class ImageBinning:
+    """The image grid: rows in eta over |eta| < eta_max, columns over the full phi range."""
+
     eta_bins: int = 286
     phi_bins: int = 360
     eta_max: float = 2.5
@@ -194,13 +196,24 @@ class ImageBinning:
     def shape(self) -> tuple[int, int, int]:
         return (3, self.eta_bins, self.phi_bins)
 
-    def pixels(self, eta: np.ndarray, phi: np.ndarray, channel: int) -> tuple[np.ndarray, np.ndarray]:
-        """(flat pixel index, inside-acceptance mask) of (eta, phi) points in one channel."""
+    def cell(self, eta: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, inside |eta| < eta_max) of each point."""
         inside = np.abs(eta) < self.eta_max
         i = np.floor((eta + self.eta_max) / (2 * self.eta_max) * self.eta_bins).astype(np.int64)
-        j = np.floor((np.mod(phi + np.pi, 2 * np.pi)) / (2 * np.pi) * self.phi_bins).astype(np.int64)
-        i, j = np.clip(i, 0, self.eta_bins - 1), np.clip(j, 0, self.phi_bins - 1)
+        j = np.floor(np.mod(phi + np.pi, 2 * np.pi) / (2 * np.pi) * self.phi_bins).astype(np.int64)
+        return np.clip(i, 0, self.eta_bins - 1), np.clip(j, 0, self.phi_bins - 1), inside
+
+    def pixels(self, eta: np.ndarray, phi: np.ndarray, channel: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flat pixel index, inside-acceptance mask) of (eta, phi) points in one channel."""
+        i, j, inside = self.cell(eta, phi)
         return (channel * self.eta_bins + i) * self.phi_bins + j, inside
+
+    def row_eta(self, rows: np.ndarray) -> np.ndarray:
+        """eta at the centre of (fractional) rows."""
+        return -self.eta_max + (np.asarray(rows, dtype=float) + 0.5) * (2 * self.eta_max / self.eta_bins)
+
+    def column_phi(self, columns: np.ndarray) -> np.ndarray:
+        return -np.pi + (np.asarray(columns, dtype=float) + 0.5) * (2 * np.pi / self.phi_bins)
 
 
 def image_event(

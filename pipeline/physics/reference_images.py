@@ -25,37 +25,11 @@ import numpy as np
 
 from .detector_spec import DetectorSpec
 from .pileup import PileupConfig
+from .pp import ImageBinning
 from .towers import ECAL_TOWERS, HCAL_TOWERS, FaceGeometry, energy_fractions, face_positions, measured_towers
 from .tracker import reconstruct_tracks
 
 HCAL_BLOCK = 5  # image pixels per HCAL tower, in eta and in phi
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The image binning: rows in eta over |eta| < eta_max, columns over the full phi range."""
-
-    eta_bins: int = 286
-    phi_bins: int = 360
-    eta_max: float = 2.5
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (3, self.eta_bins, self.phi_bins)
-
-    def cell(self, eta: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, column, inside |eta| < eta_max) of each point."""
-        inside = np.abs(eta) < self.eta_max
-        i = np.floor((eta + self.eta_max) / (2 * self.eta_max) * self.eta_bins).astype(np.int64)
-        j = np.floor(np.mod(phi + np.pi, 2 * np.pi) / (2 * np.pi) * self.phi_bins).astype(np.int64)
-        return np.clip(i, 0, self.eta_bins - 1), np.clip(j, 0, self.phi_bins - 1), inside
-
-    def row_eta(self, rows: np.ndarray) -> np.ndarray:
-        """eta at the centre of (fractional) rows."""
-        return -self.eta_max + (np.asarray(rows, dtype=float) + 0.5) * (2 * self.eta_max / self.eta_bins)
-
-    def column_phi(self, columns: np.ndarray) -> np.ndarray:
-        return -np.pi + (np.asarray(columns, dtype=float) + 0.5) * (2 * np.pi / self.phi_bins)
 
 
 @dataclass(frozen=True)
@@ -79,7 +53,7 @@ class CrossingImage:
 class HcalBlocks:
     """HCAL towers as 5 x 5 blocks of image pixels."""
 
-    def __init__(self, grid: Grid, block: int = HCAL_BLOCK) -> None:
+    def __init__(self, grid: ImageBinning, block: int = HCAL_BLOCK) -> None:
         self.grid, self.block = grid, block
         self.rows = -(-grid.eta_bins // block)
         self.columns = -(-grid.phi_bins // block)
@@ -114,7 +88,7 @@ class HcalBlocks:
         return np.concatenate(rows), np.concatenate(columns), np.concatenate(values)
 
 
-def calorimeter_towers(particles, grid: Grid, face: FaceGeometry, rng: np.random.Generator, select=None):
+def calorimeter_towers(particles, grid: ImageBinning, face: FaceGeometry, rng: np.random.Generator, select=None):
     """Measured ECAL towers (row, column, E_T) and HCAL towers (tower id, E_T) of the particles
     (those in `select`, a mask, when given)."""
     eta, phi, reached = face_positions(particles, face)
@@ -166,7 +140,7 @@ def pileup_corrected_ht(tracks, hard, neutral_ecal, neutral_hcal, blocks: HcalBl
 
 
 def crossing_image(
-    particles: dict[str, np.ndarray], z_hard: float, spec: DetectorSpec, grid: Grid, cfg: ReferenceConfig,
+    particles: dict[str, np.ndarray], z_hard: float, spec: DetectorSpec, grid: ImageBinning, cfg: ReferenceConfig,
     rng: np.random.Generator,
 ) -> CrossingImage:  # fmt: skip
     """The three-channel image and the trigger HT of one crossing."""

@@ -78,7 +78,7 @@ class ImageReader:
         return tree, binning
 
     def info(self, handle) -> dict:
-        return {"shape": handle[1]["shape"]}
+        return {"shape": handle[1]["shape"], "definition": handle[1].get("definition", "cells")}
 
     def chunks(self, handle) -> Iterator[dict[str, np.ndarray]]:
         tree, binning = handle
@@ -109,8 +109,13 @@ def stage_images(
     splits = {f: "test" for f in files} | assign_splits(background, params.split, params.seed)
 
     def fields(good: list[dict]) -> dict:
-        shape = next((r["info"]["shape"] for r in good), None)
-        return {"shape": shape, "processes": processes, "background": [processes.index(BACKGROUND)]}
+        info = next((r["info"] for r in good), {})
+        return {
+            "shape": info.get("shape"),
+            "definition": info.get("definition", "cells"),
+            "processes": processes,
+            "background": [processes.index(BACKGROUND)],
+        }
 
     reader = ImageReader(params.tree, params.step_size)
     return stage_with(reader, files, splits, out_dir, params, fields, task_index, task_count, log, progress)

@@ -77,12 +77,12 @@ def _reference(stage, process: str, seed: int, out):
     from ...physics.crossings import CrossingSample
     from ...physics.pileup import PileupConfig
     from ...physics.pp import Production
-    from ...physics.reference_images import Grid, ReferenceConfig
+    from ...physics.reference_images import ImageBinning, ReferenceConfig
     from ...physics.towers import FaceGeometry
 
     p, ctx = stage.params, stage.ctx
     img, spec = p.images, p.detector
-    grid = Grid(img.eta_bins, img.phi_bins, img.eta_max)
+    grid = ImageBinning(img.eta_bins, img.phi_bins, img.eta_max)
     config = ReferenceConfig(
         face=FaceGeometry(spec.ecal.barrel_radius, spec.ecal.endcap_z, spec.magnetic_field),
         pileup=PileupConfig(img.pileup, img.pileup_z_spread, img.pileup_pool, img.pileup_dz_max),
@@ -195,6 +195,7 @@ def evaluate_images(stage) -> dict:
     metrics |= {
         "family": NAME, "split": p.split, "manifest": str(stage.manifest), "latency": latency, "timing": timing,
         "selection": selection, "weighted": bool(np.any(events.weight != 1.0)),
+        "definition": dataset.manifest.get("definition", "cells"),
     }  # fmt: skip
     report_dir = ctx.report_dir
     paths = anomaly_report.write(report_dir, metrics, events, ctx.tensorboard_dir / "evaluate" / ctx.stage)

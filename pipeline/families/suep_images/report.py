@@ -110,7 +110,13 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
         "",
         f"{metrics['background_events']} held-out background events ({', '.join(metrics['background'])}) of the"
         f" `{metrics['split']}` split set the thresholds; every source scores the same events. Errors: bootstrap"
-        f" standard deviation ({metrics['bootstrap']} resamples).",
+        f" standard deviation ({metrics['bootstrap']} resamples)."
+        + (
+            " Images of the reference definition: every event, background and signal, passed the same"
+            " pileup-corrected HT cut when it was generated, so `all` is after the trigger."
+            if metrics.get("definition") == "reference"
+            else ""
+        ),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
