@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from slurm.request import JobRequest
+from slurm.request import JobRequest, SubmissionRejected
 from slurm.scheduler import Scheduler, SchedulerUnavailable, make_scheduler
 
 from . import site_launch
 from .dag import topological_order
 from .env_paths import expand_path
-from .errors import SchedulerDown
+from .errors import SchedulerDown, SubmissionRefused
 from .loader import CampaignSpec
 from .observe import ACTIVE, Observation, StageStatus, observe, record_observation
 from .runner import StageJob
@@ -30,7 +30,8 @@ class Submission:
 
 
 def scheduler_for(store_root: Path, spec: CampaignSpec) -> Scheduler:
-    return make_scheduler(spec.site.scheduler, Path(store_root), slurm_conf=spec.site.slurm.conf)
+    slurm = spec.site.slurm
+    return make_scheduler(spec.site.scheduler, Path(store_root), slurm_conf=slurm.conf, retry=slurm.retry.model_dump())
 
 
 def campaign_root(spec: CampaignSpec, name: str) -> Path:
@@ -84,7 +85,7 @@ def job_request(
 def render_dry_run(spec: CampaignSpec, name: str) -> list[tuple[str, str]]:
     """(stage, script) for every stage in submission order; writes nothing."""
     root = campaign_root(spec, name)
-    scheduler = make_scheduler(spec.site.scheduler, root, slurm_conf=spec.site.slurm.conf)
+    scheduler = scheduler_for(root, spec)
     scripts = []
     for stage in topological_order(spec.workflow.needs_graph()):
         stage_spec = spec.workflow.stages[stage]
@@ -139,6 +140,11 @@ def schedule(store: CampaignStore, scheduler: Scheduler, observation: Observatio
             ids = scheduler.submit(request, after)
         except Exception as exc:
             store.journal.append("submit-failed", stage=stage, token=token, error=str(exc))
+            done = f"; submitted before it: {', '.join(s.stage for s in submitted)}" if submitted else ""
+            if isinstance(exc, SubmissionRejected):
+                raise SubmissionRefused(f"stage {stage}: the scheduler refused the job: {exc}{done}") from None
+            if isinstance(exc, SchedulerUnavailable):
+                raise SchedulerDown(f"stage {stage}: cannot submit: {exc}{done}") from None
             raise
         store.journal.append("submitted", stage=stage, token=token, job_ids=ids, after=after, array_indices=indices)
         statuses[stage] = StageStatus(

@@ -26,6 +26,12 @@ class SchedulerDown(UserError):
     exit_code = 1
 
 
+class SubmissionRefused(UserError):
+    """The scheduler refused a job (a bad account, partition or option): exit 1, its message."""
+
+    exit_code = 1
+
+
 class CampaignBusy(Exception):
     """Another controller holds the campaign lock: the CLI exits 3."""
 

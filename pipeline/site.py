@@ -12,6 +12,15 @@ from .spec import ResolvedResources, Resources, Strict
 _KIND_FIELDS = ("partition", "qos", "constraint", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem")
 
 
+class RetrySettings(Strict):
+    """Retries of sbatch, squeue and scancel on transient controller errors (slurm/retry.py)."""
+
+    attempts: PositiveInt = Field(6, description="Tries in all, the first included.")
+    initial_s: float = Field(1.0, gt=0, description="Ceiling of the first wait (s); doubled after each failure.")
+    max_s: float = Field(30.0, gt=0, description="Longest wait between tries (s).")
+    budget_s: float = Field(120.0, ge=0, description="No try starts later than this after the first (s).")
+
+
 class SlurmSettings(Strict):
     partition: SlurmName | None = Field(None, description="Default partition.")
     account: SlurmAccount | None = Field(
@@ -28,6 +37,9 @@ class SlurmSettings(Strict):
     )
     max_requeues: NonNegativeInt = Field(3, description="Default requeues allowed after time-outs.")
     signal_delay_s: PositiveInt = Field(120, description="Default requeue-signal lead time (s).")
+    retry: RetrySettings = Field(
+        default_factory=RetrySettings, description="Backoff of the slurm commands on a busy controller."
+    )
 
 
 class KindResources(Strict):

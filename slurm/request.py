@@ -71,3 +71,7 @@ class QueueEntry:
 
 class SchedulerUnavailable(RuntimeError):
     """The scheduler could not be asked (controller down, command missing)."""
+
+
+class SubmissionRejected(RuntimeError):
+    """sbatch refused the job for a reason a retry cannot change (its message is Slurm's)."""

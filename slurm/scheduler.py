@@ -27,12 +27,15 @@ class Scheduler(Protocol):
         """Cancel these jobs (unknown or finished ids are ignored)."""
 
 
-def make_scheduler(kind: str, campaign_dir: Path, slurm_conf: str | None = None) -> Scheduler:
+def make_scheduler(
+    kind: str, campaign_dir: Path, slurm_conf: str | None = None, retry: dict | None = None
+) -> Scheduler:
     from .local_scheduler import LocalScheduler
+    from .retry import RetryPolicy
     from .slurm_scheduler import SlurmScheduler
 
     factories = {
-        "slurm": lambda: SlurmScheduler(conf=slurm_conf),
+        "slurm": lambda: SlurmScheduler(conf=slurm_conf, retry=RetryPolicy(**(retry or {}))),
         "local": lambda: LocalScheduler(queue_dir=campaign_dir / "local-queue"),
     }
     try:

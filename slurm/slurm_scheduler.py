@@ -22,7 +22,9 @@ from .request import (
     JobRequest,
     QueueEntry,
     SchedulerUnavailable,
+    SubmissionRejected,
 )
+from .retry import RetryPolicy, TransientFailure, is_transient, with_retries
 
 # Slurm job states -> scheduler-neutral states.
 SLURM_STATES = {
@@ -55,9 +57,14 @@ SLURM_STATES = {
 _SQUEUE_FORMAT = "%i|%T|%r|%k"
 
 
+def _log(message: str) -> None:
+    print(f"colliderflow: {message}", file=sys.stderr, flush=True)
+
+
 class SlurmScheduler:
-    def __init__(self, conf: str | None = None) -> None:
+    def __init__(self, conf: str | None = None, retry: RetryPolicy | None = None) -> None:
         self.conf = conf
+        self.retry = retry or RetryPolicy()
 
     @contextlib.contextmanager
     def _environment(self) -> Iterator[None]:
@@ -126,6 +133,36 @@ class SlurmScheduler:
         return _make_sbatch_string(command=command, folder=request.folder, **params)
 
     def submit(self, request: JobRequest, after: list[str]) -> list[str]:
+        """sbatch through Submitit, retried on transient errors. Before a retry the queue is
+        searched for the request's token: a submission whose reply was lost is adopted, never
+        submitted twice."""
+
+        def once() -> list[str]:
+            try:
+                return self._submit_once(request, after)
+            except Exception as exc:  # Submitit wraps sbatch's stderr in its own exception types
+                if is_transient(str(exc)):
+                    raise TransientFailure(_first_line(exc)) from None
+                raise SubmissionRejected(_first_line(exc)) from None
+
+        def queued_already() -> list[str] | None:
+            try:
+                entries = self._query_once([request.name])
+            except (TransientFailure, SchedulerUnavailable):
+                return None
+            ids = sorted((e.job_id for e in entries if e.token == request.token), key=_task_order)
+            if not ids:
+                return None
+            _log(f"sbatch for {request.name}: the earlier try was queued after all ({', '.join(ids)}); adopted")
+            self.adopt(request, ids)
+            return ids
+
+        try:
+            return with_retries(once, f"sbatch {request.name}", self.retry, queued_already, _log)
+        except TransientFailure as exc:
+            raise SchedulerUnavailable(str(exc)) from None
+
+    def _submit_once(self, request: JobRequest, after: list[str]) -> list[str]:
         import submitit
 
         Path(request.folder).mkdir(parents=True, exist_ok=True)
@@ -161,13 +198,16 @@ class SlurmScheduler:
                 delayed.dump(tmp)
 
     def query(self, names: list[str]) -> list[QueueEntry]:
+        try:
+            return with_retries(lambda: self._query_once(names), "squeue", self.retry, log=_log)
+        except TransientFailure as exc:
+            raise SchedulerUnavailable(str(exc)) from None
+
+    def _query_once(self, names: list[str]) -> list[QueueEntry]:
         if not names:
             return []
         command = ["squeue", "-h", "-r", "-t", "all", "-o", _SQUEUE_FORMAT, "--name", ",".join(names)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, env=self._command_env(), timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SchedulerUnavailable(f"squeue failed: {exc}") from None
+        result = self._run(command)
         if result.returncode != 0:
             raise SchedulerUnavailable(f"squeue failed: {result.stderr.strip()}")
         return parse_squeue(result.stdout)
@@ -175,11 +215,38 @@ class SlurmScheduler:
     def cancel(self, job_ids: list[str]) -> None:
         if not job_ids:
             return
-        result = subprocess.run(
-            ["scancel", *job_ids], capture_output=True, text=True, env=self._command_env(), timeout=60
-        )
-        if result.returncode != 0 and "Invalid job id" not in result.stderr:
-            raise SchedulerUnavailable(f"scancel failed: {result.stderr.strip()}")
+
+        def once() -> None:
+            result = self._run(["scancel", *job_ids])
+            if result.returncode != 0 and "Invalid job id" not in result.stderr:
+                raise SchedulerUnavailable(f"scancel failed: {result.stderr.strip()}")
+
+        try:
+            with_retries(once, "scancel", self.retry, log=_log)
+        except TransientFailure as exc:
+            raise SchedulerUnavailable(str(exc)) from None
+
+    def _run(self, command: list[str]) -> subprocess.CompletedProcess:
+        """One slurm client command; a time-out or a transient error is a TransientFailure."""
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, env=self._command_env(), timeout=60)
+        except subprocess.TimeoutExpired:
+            raise TransientFailure(f"{command[0]} timed out after 60 s") from None
+        except OSError as exc:
+            raise SchedulerUnavailable(f"{command[0]} failed: {exc}") from None
+        if result.returncode != 0 and is_transient(result.stderr):
+            raise TransientFailure(f"{command[0]} failed: {result.stderr.strip()}")
+        return result
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if "error" in line.lower()]
+    return lines[-1] if lines else str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def _task_order(job_id: str) -> tuple[int, int]:
+    head, _, tail = job_id.partition("_")
+    return int(head) if head.isdigit() else 0, int(tail) if tail.isdigit() else -1
 
 
 def python_of(request: JobRequest) -> str:

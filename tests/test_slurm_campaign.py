@@ -214,3 +214,83 @@ def test_site_launcher_and_kind_resources_on_real_slurm(devcluster, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     probe_result = json.loads((tmp_path / "campaigns" / "wrapped" / "stages" / "probe" / "result.json").read_text())
     assert probe_result == {"CF_LAUNCHER": "wrapped-ok", "SLURM_CPUS_PER_TASK": "2"}
+
+
+def flaky_sbatch(directory: Path, script: str) -> tuple[dict[str, str], Path]:
+    """An `sbatch` first on PATH that runs `script` (bash; $n is this call's number, $REAL the
+    real sbatch), so the controller can be made to fail in chosen ways."""
+    import shutil
+
+    calls = directory / "sbatch-calls"
+    wrapper = directory / "bin" / "sbatch"
+    wrapper.parent.mkdir(exist_ok=True)
+    wrapper.write_text(
+        f"#!/bin/bash\nREAL={shutil.which('sbatch')}\nn=$(( $(cat {calls} 2>/dev/null || echo 0) + 1 ))\n"
+        f'echo $n > {calls}\n{script}\nexec $REAL "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return {"PATH": f"{wrapper.parent}:{os.environ['PATH']}"}, calls
+
+
+def fast_retry_site(tmp_path: Path) -> Path:
+    import yaml
+
+    from .conftest import REPO
+
+    site = yaml.safe_load((REPO / "sites" / "devcluster.yaml").read_text())
+    site["name"] = "devcluster-retry"
+    site["slurm"]["retry"] = {"attempts": 5, "initial_s": 0.2, "max_s": 1.0, "budget_s": 30}
+    path = tmp_path / "devcluster-retry.yaml"
+    path.write_text(yaml.safe_dump(site))
+    return path
+
+
+def queued_jobs(campaign: Path, stage: str) -> list[str]:
+    """The jobs in the queue (any state) carrying the stage's submission tokens."""
+    journal = [json.loads(line) for line in (campaign / "journal.jsonl").read_text().splitlines()]
+    tokens = {e["token"] for e in journal if e.get("event") == "submitting" and e.get("stage") == stage}
+    lines = slurm("squeue", "-h", "-t", "all", "-o", "%i|%k", "--name", f"cf.{campaign.name}.{stage}").split()
+    return [job for job, _, comment in (line.partition("|") for line in lines) if comment.split(":")[-1] in tokens]
+
+
+def test_sbatch_failing_transiently_twice_succeeds_on_the_third_try_with_one_job(devcluster, tmp_path):
+    env, calls = flaky_sbatch(
+        tmp_path, 'if [ $n -le 2 ]; then echo "sbatch: error: Batch job submission failed: Socket timed out on '
+        'send/recv operation" >&2; exit 1; fi'
+    )  # fmt: skip
+    path = write_workflow(tmp_path, {"name": "flaky", "stages": {"a": py_stage("touch")}})
+    result = run_cli("submit", str(path), "--site", str(fast_retry_site(tmp_path)), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls.read_text().strip() == "3" and "retrying in" in result.stderr
+    campaign = tmp_path / "campaigns" / "flaky"
+    journal = [json.loads(line) for line in (campaign / "journal.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in journal].count("submitted") == 1
+    assert len(queued_jobs(campaign, "a")) == 1
+    wait_all_completed(campaign)
+
+
+def test_a_lost_sbatch_reply_is_adopted_not_submitted_twice(devcluster, tmp_path):
+    # the first call queues the job and then reports a time-out, as a lost reply does
+    env, calls = flaky_sbatch(
+        tmp_path, 'if [ $n -eq 1 ]; then $REAL "$@" > /dev/null; echo "sbatch: error: Socket timed out on '
+        'send/recv operation" >&2; exit 1; fi'
+    )  # fmt: skip
+    path = write_workflow(tmp_path, {"name": "lost", "stages": {"a": py_stage("count_runs")}})
+    result = run_cli("submit", str(path), "--site", str(fast_retry_site(tmp_path)), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls.read_text().strip() == "1" and "queued after all" in result.stderr
+    campaign = tmp_path / "campaigns" / "lost"
+    wait_all_completed(campaign)
+    assert len(queued_jobs(campaign, "a")) == 1 and runs(campaign, "a") == 1
+
+
+def test_a_permanent_sbatch_error_fails_at_once_with_slurms_message(devcluster, tmp_path):
+    env, calls = flaky_sbatch(
+        tmp_path, 'echo "sbatch: error: Batch job submission failed: Invalid account or account/partition '
+        'combination specified" >&2; exit 1'
+    )  # fmt: skip
+    path = write_workflow(tmp_path, {"name": "refused", "stages": {"a": py_stage("touch")}})
+    result = run_cli("submit", str(path), "--site", str(fast_retry_site(tmp_path)), cwd=tmp_path, env=env)
+    assert result.returncode == 1 and calls.read_text().strip() == "1"
+    assert "Invalid account or account/partition combination" in result.stderr and "Traceback" not in result.stderr
+    assert "stage a: the scheduler refused the job" in result.stderr

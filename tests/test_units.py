@@ -142,3 +142,37 @@ def test_array_progress_counts_finished_tasks_by_marker_and_running_ones_by_thei
     assert p["text"].startswith("tasks 2/4") and "10 events/s" in p["text"]
     single = summarize([{"done": 30, "total": 120, "unit": "steps", "rate": 3.0, "loss": 0.5}], None, 0)
     assert single["fraction"] == 0.25 and single["eta_s"] == 30.0 and "loss 0.5" in single["text"]
+
+
+def test_retries_back_off_with_jitter_within_their_bounds_and_stop_at_the_budget():
+    import random
+
+    from slurm.retry import RetryPolicy, TransientFailure, is_transient, with_retries
+
+    policy = RetryPolicy(attempts=5, initial_s=1.0, max_s=3.0, budget_s=100.0)
+    delays = policy.delays(random.Random(1))
+    assert len(delays) == 4 and all(0 <= d <= min(3.0, 2**k) for k, d in enumerate(delays))
+    assert is_transient("sbatch: error: Batch job submission failed: Resource temporarily unavailable")
+    assert is_transient("slurm_load_jobs error: Socket timed out on send/recv operation")
+    assert not is_transient("sbatch: error: Batch job submission failed: Invalid account or account/partition")
+
+    calls, slept = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientFailure("Socket timed out")
+        return "ok"
+
+    assert with_retries(flaky, "sbatch", policy, sleep=slept.append, rng=random.Random(0)) == "ok"
+    assert len(calls) == 3 and len(slept) == 2
+
+    def always():
+        raise TransientFailure("Socket timed out")
+
+    with pytest.raises(TransientFailure, match="gave up after 5 tries"):
+        with_retries(always, "squeue", policy, sleep=lambda s: None)
+    with pytest.raises(TransientFailure, match="gave up after 1 tries"):
+        with_retries(always, "squeue", RetryPolicy(attempts=3, budget_s=0.0), sleep=lambda s: None)
+    found = with_retries(always, "sbatch", policy, before_retry=lambda: ["42"], sleep=lambda s: None)
+    assert found == ["42"]  # queued after all: adopted, not submitted again

@@ -183,7 +183,8 @@ def unreachable_slurm_site(directory) -> Path:
     (directory / "slurm.conf").write_text(DOWN_SLURM_CONF)
     site = directory / "down.yaml"
     site.write_text(
-        f"name: down\nscheduler: slurm\naccelerator: cpu\nslurm: {{partition: p, conf: {directory / 'slurm.conf'}}}\n"
+        f"name: down\nscheduler: slurm\naccelerator: cpu\nslurm: {{partition: p, conf: {directory / 'slurm.conf'},"
+        " retry: {attempts: 1}}\n"
     )
     return site
 
