@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, default=6006)
             p.add_argument("--host", default="127.0.0.1")
 
+    p = sub.add_parser("plan", help="a workflow's cost on a site before it is submitted (node- and accelerator-hours)")
+    p.add_argument("workflow", help="workflow YAML file")
+    p.add_argument("--site", default=None, help="site name (sites/NAME.yaml) or file; default: local")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="as for submit")
+    p.add_argument("--like", default=None, help="a campaign that ran: also the expected cost from its stage times")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
     p = sub.add_parser("devcluster", help="the local development Slurm cluster (n1, n2)")
     p.add_argument("action", choices=["up", "down", "status"])
 
@@ -144,6 +151,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         for stage, script in controller.render_dry_run(spec, name):
             print(f"# ===== stage {stage} =====")
             print(script)
+        from .plan import plan, plan_text
+
+        print("\n".join(f"# {line}" for line in plan_text(plan(spec)).splitlines()))
         print(f"# dry run: {len(spec.workflow.stages)} job(s) for site {spec.site.name}; nothing was created")
         return 0
     store, submitted = controller.submit(spec, name)
@@ -154,6 +164,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.wait:
         return _wait(store, args.poll)
     print(f"follow with: colliderflow status {store.root}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .loader import load_campaign_spec
+    from .plan import plan, plan_text
+    from .store import find_campaign
+
+    spec = load_campaign_spec(args.workflow, args.site, args.sets)
+    result = plan(spec, find_campaign(args.like) if args.like else None)
+    print(json.dumps(result, indent=2) if args.json else plan_text(result))
     return 0
 
 
@@ -295,6 +316,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "plan": cmd_plan,
     "submit": cmd_submit,
     "status": cmd_status,
     "resume": cmd_resume,

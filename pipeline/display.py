@@ -34,10 +34,13 @@ def stage_progress(store: CampaignStore, name: str, state: str) -> dict[str, Any
 def status_table(store: CampaignStore, observation: Observation) -> str:
     spec = store.spec
     rows = [("STAGE", "KIND", "STATE", "JOBS", "SUBMITS", "NOTE")]
+    from .usage import short, stage_usage
+
     for name, status in observation.stages.items():
         kind = spec.workflow.stages[name].kind
         progress = stage_progress(store, name, status.state).get("text", "")
-        note = "; ".join(part for part in (progress, status.reason) if part)
+        used = short(stage_usage(store, name))
+        note = "; ".join(part for part in (progress, status.reason, used) if part)
         rows.append((name, kind, status.state, _short_ids(status.job_ids), str(status.submissions), note))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
@@ -56,15 +59,25 @@ def status_table(store: CampaignStore, observation: Observation) -> str:
 
 
 def status_json(store: CampaignStore, observation: Observation) -> dict[str, Any]:
+    from .provenance import summary
+    from .usage import campaign_usage
+
+    usage = campaign_usage(store)
     return {
         "campaign": store.name,
         "dir": str(store.root),
         "site": store.spec.site.name,
         "scheduler_ok": observation.scheduler_ok,
         "stages": {
-            name: {**status.as_json(), "progress": stage_progress(store, name, status.state)}
+            name: {
+                **status.as_json(),
+                "progress": stage_progress(store, name, status.state),
+                "usage": usage["stages"][name],
+            }
             for name, status in observation.stages.items()
         },
+        "usage": usage["total"],
+        "provenance": summary(store.root),
     }
 
 
@@ -128,12 +141,40 @@ def _duration(store: CampaignStore, stage: str) -> str:
     return f"{total:.1f} s" if attempts else "-"
 
 
+def provenance_lines(p: dict[str, Any]) -> list[str]:
+    submit = p.get("submit")
+    if submit is None:
+        return ["Provenance: not recorded (a campaign created before provenance existed)"]
+    dirty = " with uncommitted changes (provenance/submit.json holds the diff)" if submit["dirty"] else ""
+    lines = [f"Provenance: submitted from commit {submit['commit']}{dirty} on {submit['host']}"]
+    for key, used in p["ran_with"].items():
+        dirty = " (dirty)" if used["dirty"] else ""
+        lines.append(f"  ran with {key}: commit {used['commit']}{dirty}: {', '.join(used['stages'])}")
+    if p.get("mixed"):
+        lines.append("warning: the stages of this campaign ran different code or packages (provenance/<key>.json)")
+    return lines
+
+
 def report_text(store: CampaignStore, observation: Observation, results: bool = False) -> str:
     """Stage states and run times, the summary of every evaluate stage's report (report/<stage>/),
     the files under report/, and with `results` each stage's raw result JSON."""
-    lines = [status_table(store, observation), "", "Run time per stage (sum over attempts):"]
+    from .provenance import summary
+    from .usage import campaign_usage
+
+    usage = campaign_usage(store)
+    lines = [status_table(store, observation), "", "Run time and allocation used per stage (sum over attempts):"]
     for stage in observation.stages:
-        lines.append(f"  {stage:<20} {_duration(store, stage)}")
+        u = usage["stages"][stage]
+        lines.append(
+            f"  {stage:<20} {_duration(store, stage):>10}  {u['node_hours']:.3g} node-h, "
+            f"{u['accelerator_hours']:.3g} accelerator-h, {u['cpu_hours']:.3g} CPU-h"
+        )
+    t = usage["total"]
+    lines.append(
+        f"  {'campaign':<20} {t['wall_seconds']:>8.1f} s  {t['node_hours']:.3g} node-h, "
+        f"{t['accelerator_hours']:.3g} accelerator-h, {t['cpu_hours']:.3g} CPU-h"
+    )
+    lines += ["", *provenance_lines(summary(store.root))]
     raw = []
     for stage in observation.stages if results else ():
         for path in [

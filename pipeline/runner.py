@@ -74,6 +74,31 @@ def _record_attempt(ctx: StageContext, state: str, **extra: Any) -> None:
     atomic_write_json(path, record)
 
 
+def allocation(ctx: StageContext) -> dict[str, int]:
+    """What this job (one array task, for an array) holds while it runs: the usage records' unit."""
+    from .spec import ResolvedResources
+
+    r = ResolvedResources.of(ctx.resources)
+    return {
+        "nodes": r.nodes,
+        "accelerators": r.nodes * r.gpus_per_node,
+        "cpus": r.nodes * r.tasks_per_node * r.cpus_per_task,
+    }
+
+
+def _provenance(ctx: StageContext) -> str | None:
+    """The key of the provenance this attempt runs with (rank 0 writes it into the campaign)."""
+    if not ctx.is_main or not ctx.job_id:
+        return None
+    from .provenance import record
+
+    try:
+        return record(ctx.campaign_dir)
+    except OSError as exc:  # provenance must never stop the work
+        ctx.log(f"provenance not recorded: {exc}")
+        return None
+
+
 def _submission_number(store, stage: str, job_id: str | None) -> int:
     """Which submission of the stage (submit, resume, adoption) this job belongs to, from the journal."""
     records = [
@@ -89,7 +114,7 @@ def _submission_number(store, stage: str, job_id: str | None) -> int:
 def run_task(job: StageJob, array_index: int | None) -> Any:
     ctx, store, kind = open_context(job.campaign_dir, job.stage, array_index)
     started = time.time()
-    _record_attempt(ctx, "RUNNING", started=_now())
+    _record_attempt(ctx, "RUNNING", started=_now(), allocation=allocation(ctx), provenance=_provenance(ctx))
     ctx.log(
         f"start: job {ctx.job_id or '-'}, submission {_submission_number(store, job.stage, ctx.job_id)} "
         f"of the stage, attempt {ctx.attempt} of this job (requeues)"

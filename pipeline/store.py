@@ -67,7 +67,10 @@ class CampaignStore:
             atomic_write_json(staging / CAMPAIGN_FILE, meta)
             for sub in ("stages", "tensorboard", "report"):
                 (staging / sub).mkdir()
-            Journal(staging / "journal.jsonl").append("created", name=name, site=spec.site.name)
+            from .provenance import record as record_provenance
+
+            key = record_provenance(staging, "submit")  # the code, packages and container submitted
+            Journal(staging / "journal.jsonl").append("created", name=name, site=spec.site.name, provenance=key)
             os.rename(staging, root)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
