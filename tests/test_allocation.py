@@ -96,7 +96,12 @@ def test_provenance_names_the_commit_and_the_diff_of_a_dirty_tree(tmp_path):
     key = json.loads(attempt.read_text())["provenance"]
     assert json.loads((campaign / "provenance" / f"{key}.json").read_text())["code"]["commit"] == head
     summary = json.loads(
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "status", str(campaign), "--json"], cwd=tmp_path,
-                       env=env, capture_output=True, text=True).stdout  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "status", str(campaign), "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout  # fmt: skip
     )["provenance"]
     assert summary["submit"]["dirty"] and not summary["mixed"]

@@ -83,6 +83,11 @@ class TrainParams(Strict):
     keep_checkpoints: PositiveInt = Field(3, description="Most recent checkpoints kept (plus the best).")
     log_every: PositiveInt = Field(10, description="TensorBoard scalars every N batches.")
     validation: bool = Field(True, description="Validation loss at every epoch end.")
+    norm_recalibration: NonNegativeInt = Field(
+        0,
+        description="Batches of training events (the first ones, in order) that re-estimate the batch-norm "
+        "statistics as an exact average before every validation and the export (0: keep the running averages).",
+    )
     early_stopping: EarlyStopping | None = Field(
         None, description="End the run when the validation loss stops improving (off: null); needs validation."
     )

@@ -201,6 +201,8 @@ class Trainer:
                 self._save(run.engine, run.step, run.epoch, run.batch_in_epoch)
             if self.params.select == "best":
                 run.selected = self._restore_best(run.engine)
+            elif run.batch_in_epoch:  # stopped inside an epoch: its statistics were not re-estimated
+                self._recalibrate_norms(run)
             self._write_selection(run)
             run.weights = self._export(run.engine, run.model_config)
             run.deployed = self._export_deployable(run)
@@ -333,6 +335,7 @@ class Trainer:
         """Validation, a checkpoint tagged with its metric, and a search trial's report."""
         run.epoch, run.batch_in_epoch = run.epoch + 1, 0
         val_loss, metrics = (None, {})
+        self._recalibrate_norms(run)
         if self.params.validation:
             val_loss, metrics = self.validate(run.engine, run.val, run.loss_config)
         run.last_val = val_loss
@@ -366,6 +369,31 @@ class Trainer:
             self._export(run.engine, run.model_config, name="best_model")
         if self.trial.report is not None:
             self.trial.report({**report, "checkpoint_tag": tag})
+
+    def _recalibrate_norms(self, run: _Run) -> None:
+        """Precise batch norm: the running mean and variance of every BatchNorm replaced by the
+        exact average over the first `norm_recalibration` training batches, with the weights as
+        they are now. The running averages trail weights that move fast (they mix ~10 recent
+        steps), and a network that normalises heavy-tailed activations can score very differently
+        with them than with its batch statistics. Deterministic (fixed batches, no random draws),
+        so a resumed run re-estimates the same numbers."""
+        count = self.params.norm_recalibration
+        norms = [m for m in run.engine.module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not count or not norms:
+            return
+        size = self.params.batch_size or 8
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        run.engine.train()
+        with torch.no_grad():
+            for start in range(0, min(count * size, len(run.train)), size):
+                batch = self.batch(run.train, list(range(start, min(start + size, len(run.train)))))
+                with self.acc.autocast(self.params.precision):
+                    self.learning.forward(run.engine, batch)
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
 
     def _apply_lr_scale(self, engine) -> None:
         """A plateau's reduction takes effect from the next step (the scheduler reads the scale at
