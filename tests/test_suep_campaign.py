@@ -24,6 +24,7 @@ def suep_workflow(with_search: bool = False) -> dict:
         "batch_size": 8,
         "optimizer": {"lr": 3.0e-3},
         "schedule": {"warmup_steps": 2},
+        "norm_recalibration": 2,
         "seed": 5,
     }
     stages = {
@@ -143,3 +144,28 @@ def test_a_search_over_the_autoencoder_feeds_the_train_stage(tmp_path):
     assert summary["hpo_config"] == best["config"]
     trained = json.loads((campaign / "stages" / "train" / "outputs" / "model.json").read_text())
     assert trained["width"] == best["config"]["model.width"] and trained["norm"] == best["config"]["model.norm"]
+
+
+def test_the_exported_batch_norm_statistics_are_the_exact_average_over_the_recalibration_batches(campaign):
+    """norm_recalibration: 2 -> the running mean of each BatchNorm is the mean of its batch means
+    over the first two training batches (8 events each), with the final weights."""
+    import torch
+
+    from models import build_model
+    from pipeline.families.suep_images.data import ImageDataset, densify
+
+    outputs = campaign / "stages" / "train" / "outputs"
+    model = build_model(json.loads((outputs / "model.json").read_text()))
+    model.load_state_dict(torch.load(outputs / "model.pt", weights_only=True))
+    manifest = campaign / "stages" / "stage" / "outputs" / "manifest.json"
+    data = ImageDataset(manifest, "train", processes=json.loads(manifest.read_text())["background"])
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    hook = first.register_forward_hook(lambda module, inputs, out: seen.append(inputs[0].mean(dim=(0, 2, 3))))
+    saved = first.running_mean.clone()
+    model.train()
+    with torch.no_grad():
+        for start in (0, 8):
+            model(densify([data[i] for i in range(start, start + 8)], data.shape))
+    hook.remove()
+    assert torch.allclose(saved, torch.stack(seen).mean(dim=0), rtol=1e-4, atol=1e-6)
