@@ -367,3 +367,31 @@ def test_select_best_and_early_stopping_need_validation(tmp_path, manifest):
     workflow = train_workflow("noval", manifest, validation=False, select="best")
     result = run_cli("submit", str(write_workflow(tmp_path, workflow)), cwd=tmp_path)
     assert result.returncode == 2 and "need the validation loss" in result.stderr
+
+
+def test_a_job_near_its_time_limit_checkpoints_early_and_resumes_with_nothing_lost(tmp_path, manifest):
+    """A one-minute time limit and a 55 s margin: the trainer stops itself, checkpointed, when
+    the next step and a checkpoint would end inside the margin (no signal needed); resumed
+    until done, the losses are the uninterrupted run's, step for step."""
+    reference_dir, run_dir = tmp_path / "ref", tmp_path / "run"
+    reference_dir.mkdir(), run_dir.mkdir()
+    params = {"epochs": 40, "batch_size": 4, "checkpoint_every": 1000, "keep_checkpoints": 1}
+    reference_flow = train_workflow("t", manifest, **params)
+    assert (
+        run_cli("submit", str(write_workflow(reference_dir, reference_flow)), "--wait", cwd=reference_dir).returncode
+        == 0
+    )
+    reference = losses(reference_dir / "campaigns" / "t")
+
+    workflow = train_workflow("t", manifest, deadline_margin_s=55.0, **params)
+    workflow["stages"]["train"]["resources"]["time"] = "00:01:00"
+    first = run_cli("submit", str(write_workflow(run_dir, workflow)), "--wait", cwd=run_dir)
+    campaign = run_dir / "campaigns" / "t"
+    log = (campaign / "stages" / "train" / "logs" / "stage.log").read_text()
+    assert first.returncode == 1 and "would end within 55 s of the time limit" in log
+    for _ in range(8):
+        if run_cli("resume", str(campaign), "--wait", cwd=run_dir).returncode == 0:
+            break
+    assert status_json(campaign)["stages"]["train"]["state"] == "COMPLETED"
+    assert [s for s, _ in losses(campaign)] == [s for s, _ in reference]
+    assert np.allclose([v for _, v in losses(campaign)], [v for _, v in reference], rtol=1e-6, atol=1e-7)

@@ -96,6 +96,12 @@ class TrainParams(Strict):
         description="Which weights become model.pt: the last epoch's, or the epoch with the lowest validation loss "
         "(the validation split chooses the epoch, nothing else).",
     )
+    deadline_margin_s: float = Field(
+        60.0,
+        ge=0,
+        description="Checkpoint and requeue early when the next step (or validation) and a checkpoint would not "
+        "end this many seconds before the job's time limit (measured step, validation and checkpoint times).",
+    )
     nan_policy: Literal["fail", "skip"] = Field(
         "fail", description="A non-finite loss stops the run, or skips the batch."
     )

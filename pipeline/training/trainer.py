@@ -18,6 +18,7 @@ import torch
 
 from ..atomic import append_line, atomic_path, atomic_write_json, atomic_write_text
 from ..data.dataset import EventSubset
+from ..deadline import UnitTimer, job_deadline
 from ..overrides import deep_merge
 from ..stage import StageContext, StageInterrupted
 from ..tasks import load_task
@@ -117,6 +118,9 @@ class Trainer:
             ctx.checkpoints_dir, self.rank, self.world, params.zero_stage, params.keep_checkpoints
         )
         self.stop_signal: str | None = None
+        # the job's time limit: stop and checkpoint early when the next unit would overrun it
+        deadline = None if trial is not None else job_deadline(ctx.resources.time)
+        self.timer = UnitTimer(deadline, params.deadline_margin_s)
         plateau, early = params.schedule.plateau, params.early_stopping
         self.watch = EpochWatch(  # what the validation loss decides between epochs (training/plateau.py)
             plateau.patience if plateau else None,
@@ -296,7 +300,9 @@ class Trainer:
             out = self.learning.forward(engine, batch)
         loss, terms = self.learning.loss(out, batch, run.loss_config)
         finite = bool(torch.isfinite(loss))
-        signalled = float(self.stop_signal is not None)
+        # after this step, would the next one and a checkpoint still end before the deadline?
+        late = not self.timer.fits("step", "step", "checkpoint")
+        signalled = float(self.stop_signal is not None or late)
         total_loss, finite_ranks, signalled_ranks = distributed.sum_values(
             [loss.item() if finite else 0.0, float(finite), signalled], self.device
         )
@@ -312,15 +318,21 @@ class Trainer:
         mean_loss = total_loss / self.world
         run.epoch_loss, run.epoch_batches = run.epoch_loss + mean_loss, run.epoch_batches + 1
         seconds = time.perf_counter() - step_start
+        self.timer.record("step", seconds)
         self._record(run.writer, run.step, run.epoch, mean_loss, terms, engine, grad_norm, len(indices), seconds)
         if self.trial is None:  # a search reports its trials itself
             self.ctx.progress(run.step, run.total, "steps", epoch=f"{run.epoch + 1}/{p.epochs}", loss=mean_loss)
         if run.step % p.checkpoint_every == 0:
             self._save(engine, run.step, run.epoch, run.batch_in_epoch)
-        if signalled_ranks > 0:  # a rank was signalled: everyone stops here, checkpointed
+        if signalled_ranks > 0:  # a rank was signalled or is out of time: everyone stops here, checkpointed
             if run.step % p.checkpoint_every:
                 self._save(engine, run.step, run.epoch, run.batch_in_epoch)
-            raise StageInterrupted(requeue=self.stop_signal == "SIGUSR2")
+            if self.stop_signal is None:
+                self.ctx.log(
+                    f"stopping at step {run.step}: the next step and a checkpoint would end within "
+                    f"{p.deadline_margin_s:g} s of the time limit ({self.timer.remaining():.0f} s left)"
+                )
+            raise StageInterrupted(requeue=self.stop_signal in (None, "SIGUSR2"))
 
     def _non_finite(self, run: _Run, ranks: int) -> None:
         bad = (
@@ -332,7 +344,16 @@ class Trainer:
         self.ctx.log(f"{bad}: batch skipped (nan_policy: skip)")
 
     def _end_epoch(self, run: _Run) -> None:
-        """Validation, a checkpoint tagged with its metric, and a search trial's report."""
+        """Validation, a checkpoint tagged with its metric, and a search trial's report. When
+        the validation and its checkpoint would overrun the time limit, the finished epoch is
+        checkpointed unvalidated and the job requeued: the next attempt validates it."""
+        validating = self.params.validation and len(run.val) > 0
+        if not self.timer.fits(*(("validation",) if validating else ()), "checkpoint"):
+            if self.store.latest() is None or self.store.latest()["step"] != run.step:
+                self._save(run.engine, run.step, run.epoch, run.batch_in_epoch)
+            self.ctx.log(f"epoch {run.epoch + 1} trained; its validation would overrun the time limit: requeued")
+            raise StageInterrupted(requeue=True)
+        began = time.perf_counter()
         run.epoch, run.batch_in_epoch = run.epoch + 1, 0
         val_loss, metrics = (None, {})
         self._recalibrate_norms(run)
@@ -355,6 +376,7 @@ class Trainer:
             self._apply_lr_scale(run.engine)
             if run.writer:
                 run.writer.add_scalar("train/lr_scale", self.watch.state.lr_scale, run.step)
+        self.timer.record("validation", time.perf_counter() - began)
         tag = self._save(run.engine, run.step, run.epoch, 0, metric=val_loss)
         if self.trial is None:
             return
@@ -527,7 +549,9 @@ class Trainer:
     def _save(self, engine, step: int, epoch: int, batch: int, metric: float | None = None) -> str:
         tag = f"step{step:09d}-e{epoch}"
         state = {"step": step, "epoch": epoch, "batch": batch, "watch": self.watch.saved()}
+        began = time.perf_counter()
         self.store.save(engine, tag, state, metric=metric)
+        self.timer.record("checkpoint", time.perf_counter() - began)
         self.ctx.log(f"checkpoint {tag}")
         return tag
 

@@ -1,0 +1,46 @@
+"""Work that never overruns its time limit. A job knows its deadline: Slurm's end time
+(SLURM_JOB_END_TIME, Slurm >= 23.02), else the moment the task started plus the stage's time
+limit (the local site, older Slurm). `UnitTimer` measures how long each unit of work takes (a
+training step, a validation, a checkpoint, a file) and answers whether the next units can
+still finish, and be saved, before the deadline with a margin — so the work stops and is
+checkpointed early instead of depending on the late requeue signal alone."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .timelimit import time_to_minutes
+
+
+def job_deadline(time_limit: str, started: float | None = None) -> float:
+    """The job's end (epoch seconds)."""
+    end = os.environ.get("SLURM_JOB_END_TIME", "")
+    if end.isdigit() and int(end) > 0:
+        return float(end)
+    return (started if started is not None else time.time()) + 60 * time_to_minutes(time_limit)
+
+
+class UnitTimer:
+    """Durations of named units of work: the longest seen so far and a smoothed mean; the
+    estimate of a unit is the larger of the two halves' weighting (a slow outlier counts)."""
+
+    def __init__(self, deadline: float | None, margin_s: float) -> None:
+        self.deadline, self.margin_s = deadline, margin_s
+        self.longest: dict[str, float] = {}
+        self.mean: dict[str, float] = {}
+
+    def record(self, unit: str, seconds: float) -> None:
+        self.longest[unit] = max(self.longest.get(unit, 0.0), seconds)
+        previous = self.mean.get(unit)
+        self.mean[unit] = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+
+    def estimate(self, unit: str) -> float:
+        return max(self.mean.get(unit, 0.0), 0.5 * self.longest.get(unit, 0.0))
+
+    def remaining(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.time()
+
+    def fits(self, *units: str) -> bool:
+        """Whether these units, one after another, end `margin_s` before the deadline."""
+        return sum(self.estimate(u) for u in units) + self.margin_s < self.remaining()
