@@ -79,6 +79,7 @@ def job_request(
         max_requeues=resources.max_requeues if resources.max_requeues is not None else site.slurm.max_requeues,
         signal_delay_s=resources.signal_delay_s or site.slurm.signal_delay_s,
         max_parallel_local=site.local.max_parallel_tasks,
+        local_slots=site.local.slots,
     )
 
 

@@ -81,6 +81,12 @@ class DistributedSettings(Strict):
 
 class LocalSettings(Strict):
     max_parallel_tasks: PositiveInt = Field(1, description="Array tasks of one stage run at once on the local site.")
+    slots: PositiveInt | None = Field(
+        None,
+        description="CPU slots of the whole machine (default: its CPUs), shared by every job of every campaign in "
+        "the campaigns directory: a task starts when its CPUs (ranks x cpus_per_task) are free, like a one-node "
+        "Slurm.",
+    )
 
 
 class HpoSettings(Strict):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .local_scheduler import LocalScheduler
+from .local_slots import MachineSlots
 from .local_state import read_state, write_state
 from .request import CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, TIMEOUT, JobRequest
 
@@ -39,6 +40,10 @@ class LocalJob:
         self.ids: list[str] = spec["ids"]
         self.children: list[subprocess.Popen] = []
         self.cancelled = False
+        # <campaigns>/<campaign>/local-queue: the slots live in the campaigns directory
+        self.slots = MachineSlots(self.queue_dir.parent.parent / ".local-slots", self.request.local_slots)
+        request = self.request
+        self.cpus_per_task = request.nodes * request.tasks_per_node * max(1, request.cpus_per_task or 1)
 
     def on_sigterm(self, signum: int, frame: object) -> None:
         self.cancelled = True
@@ -104,11 +109,16 @@ class LocalJob:
             return 0
         positions = list(range(len(self.ids)))
         running: dict[int, tuple[list[subprocess.Popen], float]] = {}
+        held: dict[int, list[int]] = {}  # the machine slots of each running task
         limit_s = self.request.time_min * 60
         failures = 0
         while positions or running:
             while positions and len(running) < max(1, self.request.max_parallel_local) and not self.cancelled:
+                slots = self.slots.try_take(self.cpus_per_task)
+                if slots is None:  # the machine is busy: the task stays PENDING
+                    break
                 position = positions.pop(0)
+                held[position] = slots
                 write_state(self.queue_dir, self.ids[position], state=RUNNING, started=time.time())
                 processes = self.launch(position)
                 self.children.extend(processes)
@@ -125,6 +135,7 @@ class LocalJob:
                 if any(code is None for code in codes):
                     continue
                 del running[position]
+                self.slots.release(held.pop(position))
                 failures += self.finish(position, codes, timed_out=time.monotonic() - started > limit_s)
             time.sleep(POLL_S)
         for position in positions:  # never started because of a cancel

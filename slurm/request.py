@@ -48,6 +48,7 @@ class JobRequest:
     max_requeues: int = 3
     signal_delay_s: int = 120
     max_parallel_local: int = 1
+    local_slots: int | None = None  # the machine's CPU slots (None: its CPU count)
 
     @property
     def comment(self) -> str:

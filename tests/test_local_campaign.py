@@ -183,3 +183,25 @@ def test_running_stages_show_their_progress_in_status_and_while_waiting(tmp_path
     followed = run_cli("resume", str(campaign), "--wait", cwd=tmp_path)  # output is a pipe: plain lines
     assert followed.returncode == 0, followed.stderr
     assert "work" in followed.stdout and "progress" in followed.stdout and "items/s" in followed.stdout
+
+
+def test_thirty_independent_stages_never_run_more_tasks_at_once_than_the_machine_has_slots(tmp_path):
+    stages = {f"s{i:02d}": py_stage("touch", seconds=0.3) for i in range(30)}
+    path = write_workflow(tmp_path, {"name": "wide", "stages": stages})
+    result = run_cli("submit", str(path), "--set", "site.local.slots=2", "--wait", cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    campaign = tmp_path / "campaigns" / "wide"
+    spans = []
+    for stage in stages:
+        times = stage_log_times(campaign, stage)
+        spans.append((times["start"][0], times["done"][0]))
+    events = sorted([(start, 1) for start, _ in spans] + [(done, -1) for _, done in spans])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    assert most <= 2
+    # and the slots were used: some stages did run side by side
+    assert most == 2
+    slots = sorted(p.name for p in (tmp_path / "campaigns" / ".local-slots").iterdir())
+    assert slots == ["slot-0", "slot-1"]
