@@ -62,14 +62,14 @@ def plan_text(result: dict[str, Any]) -> str:
     header = ["STAGE", "JOBS", "NODES", "ACC/JOB", "LIMIT h", "REQUEUES", "MAX node-h", "MAX acc-h", "EXPECTED node-h"]
     rows = [header]
     for stage, p in result["stages"].items():
-        expected = f"{p['expected_node_hours']:.3g}" if "expected_node_hours" in p else "-"
+        expected = f"{p['expected_node_hours']:.4g}" if "expected_node_hours" in p else "-"
         rows.append([stage, str(p["jobs"]), str(p["nodes"]), str(p["accelerators_per_job"]),
-                     f"{p['time_limit_hours']:.3g}", str(p["max_requeues"]), f"{p['max_node_hours']:.3g}",
-                     f"{p['max_accelerator_hours']:.3g}", expected])  # fmt: skip
+                     f"{p['time_limit_hours']:.4g}", str(p["max_requeues"]), f"{p['max_node_hours']:.4g}",
+                     f"{p['max_accelerator_hours']:.4g}", expected])  # fmt: skip
     t = result["total"]
-    expected = f"{t['expected_node_hours']:.3g}" if "expected_node_hours" in t else "-"
-    rows.append(["total", str(t["jobs"]), "", "", "", "", f"{t['max_node_hours']:.3g}",
-                 f"{t['max_accelerator_hours']:.3g}", expected])  # fmt: skip
+    expected = f"{t['expected_node_hours']:.4g}" if "expected_node_hours" in t else "-"
+    rows.append(["total", str(t["jobs"]), "", "", "", "", f"{t['max_node_hours']:.4g}",
+                 f"{t['max_accelerator_hours']:.4g}", expected])  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [f"cost plan for site {result['site']} (max: every job to its time limit, every requeue used)"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
