@@ -88,10 +88,10 @@ class HcalBlocks:
         return np.concatenate(rows), np.concatenate(columns), np.concatenate(values)
 
 
-def calorimeter_towers(particles, grid: ImageBinning, face: FaceGeometry, rng: np.random.Generator, select=None):
+def calorimeter_towers(particles, grid: ImageBinning, face_hits, rng: np.random.Generator, select=None):
     """Measured ECAL towers (row, column, E_T) and HCAL towers (tower id, E_T) of the particles
-    (those in `select`, a mask, when given)."""
-    eta, phi, reached = face_positions(particles, face)
+    (those in `select`, a mask, when given); `face_hits` is face_positions(particles, face)."""
+    eta, phi, reached = face_hits
     i, j, inside = grid.cell(eta, phi)
     f_ecal, f_hcal = energy_fractions(particles["pid"])
     on = reached & inside & (True if select is None else select)
@@ -146,11 +146,12 @@ def crossing_image(
     """The three-channel image and the trigger HT of one crossing."""
     tracks = reconstruct_tracks(particles, spec, rng)
     hard = np.abs(tracks["z0"] - z_hard) < cfg.pileup.dz_max
-    eta_f, phi_f, reached = face_positions(particles, cfg.face)
+    face_hits = face_positions(particles, cfg.face)  # once per crossing: tracks and both tower sets
+    eta_f, phi_f, reached = face_hits
     gen = tracks["gen_index"]
     t_i, t_j, t_in = grid.cell(eta_f[gen], phi_f[gen])
     on = hard & reached[gen] & t_in
-    (e_i, e_j, e_et), (h_ids, h_et), blocks = calorimeter_towers(particles, grid, cfg.face, rng)
+    (e_i, e_j, e_et), (h_ids, h_et), blocks = calorimeter_towers(particles, grid, face_hits, rng)
     h_i, h_j, h_value = blocks.spread(h_ids, h_et)
     rows, cols = grid.eta_bins, grid.phi_bins
     index = np.concatenate([
@@ -159,6 +160,6 @@ def crossing_image(
     value = np.concatenate([tracks["pt"][on], e_et, h_value])
     unique, inverse = np.unique(index, return_inverse=True)
     summed = np.bincount(inverse, weights=value, minlength=unique.size)
-    neutral_ecal, neutral_hcal, _ = calorimeter_towers(particles, grid, cfg.face, rng, select=particles["charge"] == 0)
+    neutral_ecal, neutral_hcal, _ = calorimeter_towers(particles, grid, face_hits, rng, select=particles["charge"] == 0)
     ht = pileup_corrected_ht(tracks, hard, neutral_ecal, neutral_hcal, blocks, cfg)
     return CrossingImage(unique.astype(np.int32), summed.astype(np.float32), int(on.sum()), ht)
