@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("campaign", help="campaign directory, or name under ./campaigns")
         if verb == "status":
             p.add_argument("--json", action="store_true", help="one JSON object")
+            p.add_argument("--sacct", action="store_true", help="cross-check the usage with Slurm's accounting (sacct)")
         if verb == "resume":
             p.add_argument("--wait", action="store_true")
             p.add_argument("--poll", type=float, default=None, help=argparse.SUPPRESS)
@@ -190,9 +191,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     prepare_adoptions(store, scheduler, observation)
     record_observation(store, observation)
     if args.json:
-        print(json.dumps(status_json(store, observation), indent=2))
+        print(json.dumps(status_json(store, observation, accounting=args.sacct), indent=2))
     else:
         print(status_table(store, observation))
+        if args.sacct:
+            from .accounting import cross_check, cross_check_lines
+
+            print("\n".join(cross_check_lines(cross_check(store))))
     return 1 if any(s.state in FAILED_STATES for s in observation.stages.values()) else 0
 
 

@@ -31,7 +31,14 @@ class Submission:
 
 def scheduler_for(store_root: Path, spec: CampaignSpec) -> Scheduler:
     slurm = spec.site.slurm
-    return make_scheduler(spec.site.scheduler, Path(store_root), slurm_conf=slurm.conf, retry=slurm.retry.model_dump())
+    return make_scheduler(
+        spec.site.scheduler,
+        Path(store_root),
+        slurm_conf=slurm.conf,
+        retry=slurm.retry.model_dump(),
+        max_array_size=slurm.max_array_size,
+        submit_rate_per_min=slurm.submit_rate_per_min,
+    )
 
 
 def campaign_root(spec: CampaignSpec, name: str) -> Path:

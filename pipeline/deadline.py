@@ -25,8 +25,9 @@ class UnitTimer:
     """Durations of named units of work: the longest seen so far and a smoothed mean; the
     estimate of a unit is the larger of the two halves' weighting (a slow outlier counts)."""
 
-    def __init__(self, deadline: float | None, margin_s: float) -> None:
+    def __init__(self, deadline: float | None, margin_s: float, full_s: float | None = None) -> None:
         self.deadline, self.margin_s = deadline, margin_s
+        self.full_s = full_s  # the whole time limit a (requeued) job gets
         self.longest: dict[str, float] = {}
         self.mean: dict[str, float] = {}
 
@@ -44,3 +45,37 @@ class UnitTimer:
     def fits(self, *units: str) -> bool:
         """Whether these units, one after another, end `margin_s` before the deadline."""
         return sum(self.estimate(u) for u in units) + self.margin_s < self.remaining()
+
+    def fits_seconds(self, seconds: float) -> bool:
+        """Whether work expected to take `seconds` ends `margin_s` before the deadline."""
+        return seconds + self.margin_s < self.remaining()
+
+
+def stage_timer(ctx, margin_s: float) -> UnitTimer:
+    """The timer of a stage's job: its deadline from Slurm, else the stage's time limit from now."""
+    return UnitTimer(job_deadline(ctx.resources.time), margin_s, 60.0 * time_to_minutes(ctx.resources.time))
+
+
+class TooLongForTheLimit(Exception):
+    """One unit of work (a file) takes longer than the stage's whole time limit: a requeue
+    cannot help, the limit or the unit's size must change."""
+
+
+def start_or_requeue(timer: UnitTimer, expected: float, name: str, advice: str, log) -> None:
+    """Before starting `name`, expected to take `expected` seconds: return when it ends in time;
+    requeue the job (StageInterrupted) when the time left is too short; fail (TooLongForTheLimit,
+    with `advice`) when even a whole time limit is too short."""
+    from .stage import StageInterrupted
+
+    if timer.fits_seconds(expected):
+        return
+    if timer.full_s is not None and expected + timer.margin_s > timer.full_s:
+        raise TooLongForTheLimit(
+            f"{name} is expected to take {expected:.0f} s, more than the stage's time limit allows "
+            f"({timer.full_s:.0f} s less the {timer.margin_s:g} s margin): {advice}"
+        )
+    log(
+        f"not starting {name}: ~{expected:.0f} s expected, {timer.remaining():.0f} s left before the time "
+        f"limit (margin {timer.margin_s:g} s); requeued to go on from it"
+    )
+    raise StageInterrupted(requeue=True)

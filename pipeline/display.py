@@ -58,12 +58,12 @@ def status_table(store: CampaignStore, observation: Observation) -> str:
     return "\n".join(lines)
 
 
-def status_json(store: CampaignStore, observation: Observation) -> dict[str, Any]:
+def status_json(store: CampaignStore, observation: Observation, accounting: bool = False) -> dict[str, Any]:
     from .provenance import summary
     from .usage import campaign_usage
 
     usage = campaign_usage(store)
-    return {
+    result = {
         "campaign": store.name,
         "dir": str(store.root),
         "site": store.spec.site.name,
@@ -79,6 +79,11 @@ def status_json(store: CampaignStore, observation: Observation) -> dict[str, Any
         "usage": usage["total"],
         "provenance": summary(store.root),
     }
+    if accounting:
+        from .accounting import cross_check
+
+        result["accounting"] = cross_check(store)
+    return result
 
 
 def progress_line(stage: str, old: str, new: str, job_ids: list[str]) -> str:
@@ -155,6 +160,22 @@ def provenance_lines(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def trial_usage_lines(trials: dict[str, dict[str, float]], most: int = 10) -> list[str]:
+    """The search's trials by what each used, the largest first (at most `most`, then the rest summed)."""
+    if not trials:
+        return []
+    ordered = sorted(trials.items(), key=lambda item: -item[1]["wall_s"])
+    lines = [
+        f"    trial {trial}: {u['wall_s']:.1f} s, {u['accelerator_hours']:.3g} accelerator-h, "
+        f"{u['cpu_hours']:.3g} CPU-h"
+        for trial, u in ordered[:most]
+    ]
+    rest = ordered[most:]
+    if rest:
+        lines.append(f"    {len(rest)} more trials: {sum(u['wall_s'] for _, u in rest):.1f} s")
+    return lines
+
+
 def report_text(store: CampaignStore, observation: Observation, results: bool = False) -> str:
     """Stage states and run times, the summary of every evaluate stage's report (report/<stage>/),
     the files under report/, and with `results` each stage's raw result JSON."""
@@ -162,18 +183,26 @@ def report_text(store: CampaignStore, observation: Observation, results: bool = 
     from .usage import campaign_usage
 
     usage = campaign_usage(store)
+    from . import billing
+    from .accounting import cross_check, cross_check_lines
+
     lines = [status_table(store, observation), "", "Run time and allocation used per stage (sum over attempts):"]
     for stage in observation.stages:
         u = usage["stages"][stage]
+        billed = f", {billing.text(u['billing'])}" if u["billing"] else ""
         lines.append(
             f"  {stage:<20} {_duration(store, stage):>10}  {u['node_hours']:.3g} node-h, "
-            f"{u['accelerator_hours']:.3g} accelerator-h, {u['cpu_hours']:.3g} CPU-h"
+            f"{u['accelerator_hours']:.3g} accelerator-h, {u['cpu_hours']:.3g} CPU-h{billed}"
         )
+        lines += trial_usage_lines(u.get("trials", {}))
     t = usage["total"]
+    billed = f", {billing.text(t['billing'])}" if t["billing"] else ""
     lines.append(
         f"  {'campaign':<20} {t['wall_seconds']:>8.1f} s  {t['node_hours']:.3g} node-h, "
-        f"{t['accelerator_hours']:.3g} accelerator-h, {t['cpu_hours']:.3g} CPU-h"
+        f"{t['accelerator_hours']:.3g} accelerator-h, {t['cpu_hours']:.3g} CPU-h{billed}"
     )
+    if store.spec.site.scheduler == "slurm":
+        lines += cross_check_lines(cross_check(store))
     lines += ["", *provenance_lines(summary(store.root))]
     raw = []
     for stage in observation.stages if results else ():

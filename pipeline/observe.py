@@ -177,6 +177,12 @@ def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
             if reason and state != COMPLETED:
                 reasons.append(f"{job_id}: {reason}")
         state = COMPLETED if store.is_done(stage) else _aggregate(list(job_states.values()))
+        missing = store.missing_tasks(stage) if state == COMPLETED and not store.is_done(stage) else []
+        if missing and store.array_size(stage):
+            # every job ended well, yet tasks are missing: a split array whose submitter died
+            # before its last parts were queued (the parts found were adopted)
+            state = FAILED
+            reasons.append(f"tasks {_ranges(missing)} were never queued (submission interrupted)")
         if state == COMPLETED:  # the marker is written before the queue lets go of the job
             job_states = {j: COMPLETED if s in ACTIVE else s for j, s in job_states.items()}
             active = []
@@ -191,6 +197,17 @@ def observe(store: CampaignStore, scheduler: Scheduler) -> Observation:
             job_states=job_states,
         )
     return Observation(statuses, adopted, ok, error, entries)
+
+
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'."""
+    spans: list[list[int]] = []
+    for i in indices:
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
 
 
 def _job_order(job_id: str) -> tuple[int, ...]:

@@ -68,6 +68,12 @@ def _record_attempt(ctx: StageContext, state: str, **extra: Any) -> None:
             record = json.loads(path.read_text())
         except ValueError:
             record = {}
+    if state == "RUNNING" and record.get("started"):  # a requeued job: keep what its earlier attempts used
+        from .usage import attempt_wall
+
+        earlier = attempt_wall({**record, "state": "ENDED"}, dt.datetime.now(dt.UTC)) or 0.0
+        record["earlier_wall_s"] = record.get("earlier_wall_s", 0.0) + earlier
+        record.pop("ended", None)
     record.update(state=state, updated=_now(), host=ctx.hostname, attempt=ctx.attempt, array_index=ctx.array_index)
     record["node"] = os.environ.get("SLURMD_NODENAME", ctx.hostname)  # the scheduler's node (hosts can be shared)
     record.update(extra)
@@ -114,7 +120,14 @@ def _submission_number(store, stage: str, job_id: str | None) -> int:
 def run_task(job: StageJob, array_index: int | None) -> Any:
     ctx, store, kind = open_context(job.campaign_dir, job.stage, array_index)
     started = time.time()
-    _record_attempt(ctx, "RUNNING", started=_now(), allocation=allocation(ctx), provenance=_provenance(ctx))
+    _record_attempt(
+        ctx,
+        "RUNNING",
+        started=_now(),
+        allocation=allocation(ctx),
+        provenance=_provenance(ctx),
+        slurm_job_id=os.environ.get("SLURM_JOB_ID"),  # the raw id sacct lists an array task by
+    )
     ctx.log(
         f"start: job {ctx.job_id or '-'}, submission {_submission_number(store, job.stage, ctx.job_id)} "
         f"of the stage, attempt {ctx.attempt} of this job (requeues)"
@@ -138,7 +151,27 @@ def run_task(job: StageJob, array_index: int | None) -> Any:
     _finish_task(store, ctx, result)
     ctx.log(f"done in {time.time() - started:.2f} s")
     _record_attempt(ctx, "COMPLETED", ended=_now())
+    _usage_scalars(store, ctx)
     return result
+
+
+def _usage_scalars(store: Any, ctx: StageContext) -> None:
+    """The stage's usage so far as TensorBoard scalars (tensorboard/usage/<stage>), rewritten by
+    each task that completes; never a reason for the job to fail."""
+    if not ctx.is_main:
+        return
+    from .tb_writer import scalar_writer
+    from .usage import stage_usage
+
+    try:
+        usage = stage_usage(store, ctx.stage)
+        with scalar_writer(ctx.tensorboard_dir / "usage" / ctx.stage, replace=True) as writer:
+            for unit in ("node_hours", "accelerator_hours", "cpu_hours"):
+                writer.add_scalar(f"usage/{unit}", usage[unit], 0)
+            for unit, amount in usage["billing"].items():
+                writer.add_scalar(f"usage/billing/{unit}", amount, 0)
+    except Exception as exc:  # noqa: BLE001 - the work is done; its bookkeeping must not undo it
+        ctx.log(f"usage scalars not written: {exc}")
 
 
 def _stop_after_checkpoint(ctx: StageContext, stop: StageInterrupted) -> None:

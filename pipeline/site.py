@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from .fields import EnvName, MemSize, SafeText, SbatchFlag, SlurmAccount, SlurmConstraint, SlurmName
 from .spec import ResolvedResources, Resources, Strict
@@ -40,6 +40,40 @@ class SlurmSettings(Strict):
     retry: RetrySettings = Field(
         default_factory=RetrySettings, description="Backoff of the slurm commands on a busy controller."
     )
+    max_array_size: PositiveInt | None = Field(
+        None,
+        description="Most tasks one job array may have (Slurm's MaxArraySize); larger arrays are split into "
+        "several, dependents wait on all. Unset: read from `scontrol show config`.",
+    )
+    submit_rate_per_min: float | None = Field(
+        None, gt=0, description="At most this many sbatch calls a minute from one command (unset: no limit)."
+    )
+
+
+class BillingRule(Strict):
+    """How a centre charges a job on some partitions (billing.py): whole nodes at `per_node`
+    units an hour, or `rate` x the largest of (resource held / amount of it in one billed unit)."""
+
+    partitions: list[SlurmName] = Field(
+        default_factory=list, description="Partitions this rule bills (none: every partition no other rule names)."
+    )
+    unit: SafeText = Field(description="The centre's billing unit (GPU-hours, CPU-core-hours, core-h...).")
+    per_node: float | None = Field(None, ge=0, description="Units per node-hour, whatever the job asks for.")
+    max_of: dict[Literal["nodes", "gpus", "cpus", "mem_gb"], float] = Field(
+        default_factory=dict,
+        description="How much of each resource one billed unit includes (e.g. gpus: 1, cpus: 8, mem_gb: 64); the "
+        "job pays for the largest share.",
+    )
+    rate: float = Field(1.0, ge=0, description="Units per hour for one share of `max_of`.")
+    round_up: bool = Field(False, description="Round each share up to a whole number first, as the centre does.")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> BillingRule:
+        if (self.per_node is None) == (not self.max_of):
+            raise ValueError("give either per_node or max_of")
+        if any(size <= 0 for size in self.max_of.values()):
+            raise ValueError("max_of sizes must be positive")
+        return self
 
 
 class KindResources(Strict):
@@ -135,6 +169,10 @@ class SiteProfile(Strict):
         "campaigns", description="Where campaign directories are created ($VARS expanded, e.g. $SCRATCH)."
     )
     slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="Scheduler defaults.")
+    billing: list[BillingRule] = Field(
+        default_factory=list,
+        description="The centre's charging rules (cite its documentation); plan and usage give billing units.",
+    )
     setup: list[SafeText] = Field(
         default_factory=list,
         description="Shell lines run before each job (module load, container): site-authored shell.",

@@ -48,7 +48,10 @@ ReturnToService=2
 MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
+# No slurmdbd here: finished jobs go to a text file that `sacct --completion` reads (usage.py's
+# cross-check of the attempt records).
+JobCompType=jobcomp/filetxt
+JobCompLoc={root}/log/jobcomp.txt
 MailProg=/bin/true
 # Keep finished jobs visible to squeue for a while (status does not depend on it).
 MinJobAge=600
@@ -163,6 +166,9 @@ def up() -> int:
     conf = conf_path()
     text = slurm_conf_text(root)
     if not conf.exists() or conf.read_text() != text:
+        if any(_pid_alive(p) for p in (root / "run").glob("*.pid")):
+            print("devcluster: its slurm.conf changed; restarting the daemons")
+            down()
         conf.write_text(text)
     _ensure_hosts()
     start_munge(root)

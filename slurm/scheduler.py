@@ -28,14 +28,24 @@ class Scheduler(Protocol):
 
 
 def make_scheduler(
-    kind: str, campaign_dir: Path, slurm_conf: str | None = None, retry: dict | None = None
+    kind: str,
+    campaign_dir: Path,
+    slurm_conf: str | None = None,
+    retry: dict | None = None,
+    max_array_size: int | None = None,
+    submit_rate_per_min: float | None = None,
 ) -> Scheduler:
     from .local_scheduler import LocalScheduler
     from .retry import RetryPolicy
     from .slurm_scheduler import SlurmScheduler
 
     factories = {
-        "slurm": lambda: SlurmScheduler(conf=slurm_conf, retry=RetryPolicy(**(retry or {}))),
+        "slurm": lambda: SlurmScheduler(
+            conf=slurm_conf,
+            retry=RetryPolicy(**(retry or {})),
+            max_array_size=max_array_size,
+            submit_rate_per_min=submit_rate_per_min,
+        ),
         "local": lambda: LocalScheduler(queue_dir=campaign_dir / "local-queue"),
     }
     try:

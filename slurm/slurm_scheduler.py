@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,9 +64,19 @@ def _log(message: str) -> None:
 
 
 class SlurmScheduler:
-    def __init__(self, conf: str | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        conf: str | None = None,
+        retry: RetryPolicy | None = None,
+        max_array_size: int | None = None,
+        submit_rate_per_min: float | None = None,
+    ) -> None:
         self.conf = conf
         self.retry = retry or RetryPolicy()
+        self.site_max_array_size = max_array_size
+        self.submit_interval_s = 60.0 / submit_rate_per_min if submit_rate_per_min else 0.0
+        self._cluster_max_array_size: int | None | bool = False  # False: not asked yet
+        self._last_sbatch = float("-inf")
 
     @contextlib.contextmanager
     def _environment(self) -> Iterator[None]:
@@ -132,12 +144,57 @@ class SlurmScheduler:
             params["map_count"] = len(request.array_indices)
         return _make_sbatch_string(command=command, folder=request.folder, **params)
 
+    def max_array_size(self) -> int | None:
+        """The most tasks one array may have: the site's limit, or the cluster's MaxArraySize
+        (array indices must stay below it), whichever is smaller; None when neither is known."""
+        if self._cluster_max_array_size is False:
+            self._cluster_max_array_size = self._read_max_array_size()
+        known = [n for n in (self.site_max_array_size, self._cluster_max_array_size) if n]
+        return min(known) if known else None
+
+    def _read_max_array_size(self) -> int | None:
+        try:
+            result = with_retries(lambda: self._run(["scontrol", "show", "config"]), "scontrol", self.retry, log=_log)
+        except (TransientFailure, SchedulerUnavailable):
+            return None
+        return parse_max_array_size(result.stdout) if result.returncode == 0 else None
+
     def submit(self, request: JobRequest, after: list[str]) -> list[str]:
-        """sbatch through Submitit, retried on transient errors. Before a retry the queue is
-        searched for the request's token: a submission whose reply was lost is adopted, never
-        submitted twice."""
+        """sbatch through Submitit, retried on transient errors; an array larger than the
+        cluster allows goes as several arrays of at most MaxArraySize tasks, submitted in order
+        (their job ids list the tasks in index order; dependents wait on every part). A part that
+        cannot be submitted cancels the parts before it, so a failed submission leaves no jobs."""
+        indices = request.array_indices
+        limit = self.max_array_size() if indices else None
+        if not indices or limit is None or len(indices) <= limit:
+            return self._submit_retried(request, after, set())
+        parts = [indices[i : i + limit] for i in range(0, len(indices), limit)]
+        _log(f"sbatch {request.name}: {len(indices)} tasks as {len(parts)} arrays (MaxArraySize {limit})")
+        ids: list[str] = []
+        for part in parts:
+            try:
+                ids += self._submit_retried(dataclasses.replace(request, array_indices=part), after, set(ids))
+            except Exception:
+                if ids:
+                    with contextlib.suppress(Exception):
+                        self.cancel(ids)
+                raise
+        return ids
+
+    def _pace(self) -> None:
+        """The site's submission-rate budget: sbatch calls at least 60/rate seconds apart."""
+        wait = self._last_sbatch + self.submit_interval_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last_sbatch = time.monotonic()
+
+    def _submit_retried(self, request: JobRequest, after: list[str], earlier: set[str]) -> list[str]:
+        """One sbatch, retried; before a retry the queue is searched for the request's token (not
+        counting `earlier`, the parts already submitted): a submission whose reply was lost is
+        adopted, never submitted twice."""
 
         def once() -> list[str]:
+            self._pace()
             try:
                 return self._submit_once(request, after)
             except Exception as exc:  # Submitit wraps sbatch's stderr in its own exception types
@@ -150,7 +207,9 @@ class SlurmScheduler:
                 entries = self._query_once([request.name])
             except (TransientFailure, SchedulerUnavailable):
                 return None
-            ids = sorted((e.job_id for e in entries if e.token == request.token), key=_task_order)
+            ids = sorted(
+                (e.job_id for e in entries if e.token == request.token and e.job_id not in earlier), key=_task_order
+            )
             if not ids:
                 return None
             _log(f"sbatch for {request.name}: the earlier try was queued after all ({', '.join(ids)}); adopted")
@@ -252,6 +311,15 @@ def _task_order(job_id: str) -> tuple[int, int]:
 def python_of(request: JobRequest) -> str:
     """What srun starts on each task: the site's wrapper + Python, else the submitting interpreter."""
     return request.python or shlex.quote(sys.executable)
+
+
+def parse_max_array_size(text: str) -> int | None:
+    """MaxArraySize from `scontrol show config` ("MaxArraySize = 1001"); None if absent."""
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def parse_squeue(text: str) -> list[QueueEntry]:

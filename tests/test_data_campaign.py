@@ -90,3 +90,21 @@ def test_generate_array_and_staging_on_the_devcluster(devcluster, tmp_path):
     assert {a["node"] for a in attempts} <= {"n1", "n2"}  # each task ran on a node of the cluster
     manifest = json.loads((campaign / "stages" / "stage" / "outputs" / "manifest.json").read_text())
     assert sum(s["events"] for s in manifest["shards"]) == 16
+
+
+def test_a_generate_task_does_not_start_a_file_longer_than_its_time_limit(tmp_path):
+    # task 0 makes the first ee_qq file and its time; task 1 (run after it: one task at a time on
+    # the local site) expects the same for its file, which with a margin as long as the limit
+    # cannot end in time: it fails at once, naming the file, instead of being cut off mid-file
+    workflow = data_workflow("late", files=4)
+    del workflow["stages"]["stage"]
+    workflow["stages"]["generate"]["params"]["deadline_margin_s"] = 1200.0
+    path = write_workflow(tmp_path, workflow)
+    result = run_cli("submit", str(path), "--wait", cwd=tmp_path)
+    assert result.returncode == 1
+    campaign = tmp_path / "campaigns" / "late"
+    status = json.loads(run_cli("status", str(campaign), "--json", cwd=tmp_path).stdout)["stages"]["generate"]
+    assert status["state"] == "FAILED" and "ee_qq_0001.root" in status["reason"]
+    assert "more than the stage's time limit allows" in status["reason"]
+    outputs = sorted(p.name for p in (campaign / "stages" / "generate" / "outputs").glob("*.root"))
+    assert outputs == ["ee_qq_0000.root", "ee_tt_0000.root"]  # the first file of each process, nothing partial

@@ -128,6 +128,22 @@ def test_asha_search_errors_a_diverging_trial_and_hands_its_best_to_train(tmp_pa
     train_log = (campaign / "stages" / "train" / "logs" / "stage.log").read_text()
     assert f"initial weights from {best['weights']}" in train_log
 
+    # each trial's own usage inside the search: its training time x the CPUs one trial holds
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    usage = status_json(campaign)["stages"]["hpo"]["usage"]
+    live = json.loads((campaign / "stages" / "hpo" / "trial_usage.json").read_text())
+    assert sorted(usage["trials"]) == sorted(r["trial_id"] for r in rows) and live["per_trial"]["cpus"] >= 1
+    for row in rows:
+        trial = usage["trials"][row["trial_id"]]
+        assert trial["wall_s"] == pytest.approx(float(row["wall_s"]))
+        assert trial["cpu_hours"] == pytest.approx(float(row["wall_s"]) * live["per_trial"]["cpus"] / 3600, rel=1e-3)
+        board = EventAccumulator(str(campaign / "tensorboard" / "hpo" / row["trial_id"]))
+        board.Reload()  # the dashboard's table shows each trial's cost beside its metric
+        assert board.Scalars("hparam/usage_cpu_hours")[-1].value == pytest.approx(float(row["cpu_hours"]), rel=1e-4)
+        if int(row["epochs"]):  # the diverging trial never reported
+            assert live["wall_s"][row["trial_id"]] == pytest.approx(float(row["wall_s"]), abs=1e-3)
+
 
 def test_search_on_a_task_metric_compares_trials_with_different_loss_weights(tmp_path, manifest):
     """The weighted val_loss grows with the weights a trial tries; `val_loss_unweighted` (the

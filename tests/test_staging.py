@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -84,6 +85,36 @@ def test_interrupted_staging_resumes(root_files, tmp_path):
     resumed = stage_files(root_files, tmp_path / "run", params(), log=messages.append)
     assert sum("already staged" in m for m in messages) == 0  # the record of file 1 was not yet written
     assert shard_hashes(resumed) == shard_hashes(reference)
+
+
+def test_staging_does_not_start_a_file_it_cannot_finish_before_the_time_limit(root_files, tmp_path):
+    from pipeline.deadline import TooLongForTheLimit, UnitTimer
+    from pipeline.stage import StageInterrupted
+
+    reference = stage_files(root_files, tmp_path / "ref", params(), log=lambda m: None)
+    # the limit is all but reached: the first file runs (nothing measured yet), the second is not started
+    messages = []
+    almost_out = UnitTimer(time.time() + 0.01, margin_s=1.0, full_s=3600.0)
+    with pytest.raises(StageInterrupted) as stopped:
+        stage_files(root_files, tmp_path / "run", params(), log=messages.append, timer=almost_out)
+    assert stopped.value.requeue and any(m.startswith("not starting") for m in messages)
+    records = list((tmp_path / "run" / "records").glob("*.json"))
+    assert len(records) == 1 and json.loads(records[0].read_text())["seconds"] > 0
+    # the requeued attempt learns the speed from that record and goes on from the second file
+    fresh = UnitTimer(time.time() + 3600, margin_s=1.0, full_s=3600.0)
+    resumed = stage_files(root_files, tmp_path / "run", params(), log=messages.append, timer=fresh)
+    assert "MB" in fresh.mean and sum("already staged" in m for m in messages) == 1
+    assert shard_hashes(resumed) == shard_hashes(reference)
+    # a file longer than the whole limit is an error a requeue cannot fix
+    record = json.loads(records[0].read_text())
+    shutil.rmtree(tmp_path / "run" / "records")
+    (tmp_path / "run" / "records").mkdir()
+    record["seconds"] = 1.0e6
+    (tmp_path / "run" / "records" / records[0].name).write_text(json.dumps(record))
+    with pytest.raises(TooLongForTheLimit, match="raise resources.time"):
+        stage_files(
+            root_files, tmp_path / "run", params(), log=lambda m: None, timer=UnitTimer(time.time() + 60, 1.0, 60.0)
+        )
 
 
 def test_array_tasks_share_the_files_and_the_last_writes_the_manifest(root_files, tmp_path):

@@ -48,13 +48,17 @@ class FileReader(Protocol):
         """The file's events, a chunk at a time, as arrays of the reader's layout."""
 
 
-def array_share(ctx: Any) -> dict[str, Any]:
-    """stage_with's keywords for a stage's context: its array task's share, its log and progress."""
+def array_share(ctx: Any, margin_s: float | None = None) -> dict[str, Any]:
+    """stage_with's keywords for a stage's context: its array task's share, its log and progress,
+    and with `margin_s` the job's deadline timer."""
+    from ..deadline import stage_timer
+
     return {
         "task_index": ctx.array_index or 0,
         "task_count": ctx.array_size or 1,
         "log": ctx.log,
         "progress": ctx.progress,
+        "timer": None if margin_s is None else stage_timer(ctx, margin_s),
     }
 
 
@@ -150,15 +154,20 @@ def stage_with(
     task_count: int = 1,
     log: Callable[[str], None] = print,
     progress: Callable[..., None] | None = None,
+    timer: Any = None,
 ) -> dict | None:
     """Stage this array task's share of `files` (each to splits[file]); write the manifest once
     every file has a record. `params` gives max_events_per_shard, max_shard_mb and on_error;
     `manifest_fields(good records)` the family's own manifest fields. Returns the manifest if this
-    call completed it; `progress(done, total, unit, **fields)` hears of every file."""
+    call completed it; `progress(done, total, unit, **fields)` hears of every file. With `timer`
+    (deadline.UnitTimer), a file that could not be staged before the job's time limit is not
+    started: the job is requeued (StageInterrupted) and the next attempt goes on from it."""
     records_dir = out_dir / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(files, key=lambda p: p.name)
     mine = [source for i, source in enumerate(ordered) if i % task_count == task_index]
+    if timer is not None:
+        _learn_speed(timer, records_dir)
     staged_events = 0
     for done, source in enumerate(mine):
         if progress:
@@ -169,6 +178,8 @@ def stage_with(
             if "error" in record or record_is_complete(record, out_dir):
                 log(f"{source.name}: already staged, skipped")
                 continue
+        if timer is not None:
+            _check_time(timer, source, log)
         started = time.perf_counter()
         try:
             record = stage_one(
@@ -181,6 +192,9 @@ def stage_with(
             log(f"QUARANTINED {exc}")
         else:
             seconds = time.perf_counter() - started
+            record["seconds"] = round(seconds, 3)
+            if timer is not None:
+                timer.record("MB", seconds / max(source.stat().st_size / 1e6, 1e-6))
             events = sum(s["events"] for s in record["shards"])
             staged_events += events
             shards = len(record["shards"])
@@ -189,6 +203,25 @@ def stage_with(
     if progress:
         progress(len(mine), len(mine), "files", force=True, events=staged_events)
     return write_manifest_if_complete(ordered, out_dir, params, manifest_fields)
+
+
+def _learn_speed(timer: Any, records_dir: Path) -> None:
+    """Seconds per MB from the files already staged (by any task, in any attempt)."""
+    for path in sorted(records_dir.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if record.get("seconds") and record.get("source_bytes"):
+            timer.record("MB", record["seconds"] / max(record["source_bytes"] / 1e6, 1e-6))
+
+
+def _check_time(timer: Any, source: Path, log: Callable[[str], None]) -> None:
+    from ..deadline import start_or_requeue
+
+    if "MB" in timer.mean:  # nothing measured yet: the first file shows the speed
+        expected = timer.estimate("MB") * source.stat().st_size / 1e6
+        start_or_requeue(timer, expected, f"staging {source.name}", "raise resources.time", log)
 
 
 def write_manifest_if_complete(

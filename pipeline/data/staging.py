@@ -4,8 +4,9 @@ targets -> element shards (shards.ELEMENTS) + manifest, through the staging engi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -115,15 +116,7 @@ class ElementReader:
         }
 
 
-def stage_files(
-    files: list[Path],
-    out_dir: Path,
-    params,
-    task_index: int = 0,
-    task_count: int = 1,
-    log: Callable[[str], None] = print,
-    progress: Callable[..., None] | None = None,
-) -> dict | None:
+def stage_files(files: list[Path], out_dir: Path, params, **share: Any) -> dict | None:
     """Stage this array task's share of `files` (pipeline/data/file_staging.py); write the
     manifest once every file has a record. Returns the manifest if this call completed it."""
     reader = ElementReader(params.features, params.input_level, params.tree, params.step_size, params.links)
@@ -135,10 +128,7 @@ def stage_files(
         out_dir,
         params,
         lambda good: manifest_fields(params),
-        task_index,
-        task_count,
-        log,
-        progress,
+        **share,
     )
 
 

@@ -24,6 +24,12 @@ class GenerateParams(Strict):
     events_per_file: PositiveInt = Field(description="Events in each ROOT file (one file per array task).")
     seed: int = Field(1, ge=0, description="Base seed; file i uses seed + i (generator and detector).")
     chunk_events: PositiveInt = Field(200, description="Events buffered per ROOT basket write.")
+    deadline_margin_s: float = Field(
+        30.0,
+        ge=0,
+        description="A task does not start its file when the file's expected time (from the files of the same "
+        "process already made) would end within this many seconds of the job's time limit: it is requeued.",
+    )
 
     @field_validator("processes")
     @classmethod
@@ -54,6 +60,12 @@ class StageDataParams(Strict):
     )
     on_error: Literal["fail", "skip"] = Field(
         "fail", description="A bad input file fails the stage, or is quarantined and listed in the manifest."
+    )
+    deadline_margin_s: float = Field(
+        30.0,
+        ge=0,
+        description="A task does not start a file whose expected staging time (seconds per MB measured so far) "
+        "would end within this many seconds of the job's time limit: it is requeued and goes on from there.",
     )
 
     @field_validator("split")

@@ -32,7 +32,11 @@ def _reason(result: Any, trial_dir: Path) -> str:
     return lines[-1][:300] if lines else type(result.error).__name__
 
 
-def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: int, accelerators: int) -> list[dict]:
+def trial_records(
+    results: Any, stage_dir: Path, metric: str, mode: str, max_t: int, accelerators: int, cpus: int = 1
+) -> list[dict]:
+    """One record per trial; its own usage is its training time (Tune's time_total_s) times what
+    it held (accelerators and CPUs per trial)."""
     better = min if mode == "min" else max
     records = []
     for result in results:
@@ -67,7 +71,8 @@ def trial_records(results: Any, stage_dir: Path, metric: str, mode: str, max_t: 
                 f"{metric}_best": best_value,
                 "best_epoch": best_epoch,
                 "wall_s": round(wall, 3),
-                "gpu_hours": round(wall * accelerators / 3600.0, 6),
+                "accelerator_hours": round(wall * accelerators / 3600.0, 6),
+                "cpu_hours": round(wall * cpus / 3600.0, 6),
                 "node_id": last.get("node_id", ""),
                 "hostname": last.get("hostname", ""),
                 "config": config,
@@ -106,7 +111,7 @@ def write_table(records: list[dict], outputs: Path, metric: str, max_t: int) -> 
     atomic_write_json(outputs / "trials.json", records)
     keys = sorted({k for r in records for k in r["config"]})
     fixed = ["trial_id", "status", "reason", "epochs", f"{metric}_final", f"{metric}_best", "best_epoch", "wall_s"]
-    fixed += ["gpu_hours", "node_id", "hostname"]
+    fixed += ["accelerator_hours", "cpu_hours", "node_id", "hostname"]
     per_epoch = [f"{metric}@{e}" for e in range(1, max_t + 1)]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -170,6 +175,8 @@ def write_hparams(
     for number, r in enumerate(sorted(records, key=_first_report), start=1):
         values = flat_hparams(trial_params(setup, r["config"]), ctx.campaign_dir.name)
         scores = session_metrics(r["history"], metric, mode)
+        # what the trial cost beside what it reached, for the dashboard's table and plots
+        scores.update(usage_cpu_hours=r["cpu_hours"], usage_accelerator_hours=r["accelerator_hours"])
         write_session(
             ctx.tensorboard_dir / "hpo" / r["trial_id"],
             values,

@@ -28,6 +28,8 @@ from ..atomic import append_line, atomic_write_json, atomic_write_text
 
 FAILURE = "failure.json"
 REPORTS = "reports.jsonl"  # every epoch this trial reported to Tune, with its checkpoint tag
+PHASES = "phases.jsonl"  # where each run of the trial spent its time (benchmarks/hpo.py)
+_RUNS_IN_PROCESS = 0  # trials this worker process has run (more than one: a reused actor)
 
 
 class TrialFailed(RuntimeError):
@@ -174,13 +176,36 @@ def _watch(children: list[subprocess.Popen], trial_dir: Path, stopping: threadin
 
 
 def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
-    """The Tune trainable (function API)."""
+    """The Tune trainable (function API). Each run appends where its time went to the trial's
+    phases.jsonl: the worker process's age when the run began (its start-up, for a new actor),
+    imports, context, the agreement with Tune's checkpoint, the trainer's set-up, its data,
+    model, engine, restore, training, validation and checkpoints, and the reports to Tune."""
+    global _RUNS_IN_PROCESS
+    import psutil
+
+    entered = time.time()
+    _RUNS_IN_PROCESS += 1
+    phases: dict[str, Any] = {
+        "entered": entered,
+        "process_age_s": entered - psutil.Process().create_time(),
+        "run_in_process": _RUNS_IN_PROCESS,
+    }
+    began = time.perf_counter()
+
+    def spent(phase: str) -> None:
+        nonlocal began
+        now = time.perf_counter()
+        phases[phase] = phases.get(phase, 0.0) + now - began
+        began = now
+
     import ray
     import torch
     from ray import tune
 
     from ..training.trainer import NonFiniteLoss
     from .searchers import REPLAYED_UNTIL
+
+    spent("imports")
 
     trial_id = tune.get_context().get_trial_id()
     node_id = ray.get_runtime_context().get_node_id()
@@ -191,7 +216,9 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         with tempfile.TemporaryDirectory() as directory:
             pointer = json.loads((ctx.checkpoints_dir / record["checkpoint_tag"] / "pointer.json").read_text())
             (Path(directory) / "pointer.json").write_text(json.dumps(pointer))
+            reporting = time.perf_counter()
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+            phases["report"] = phases.get("report", 0.0) + time.perf_counter() - reporting
 
     def report(record: dict[str, Any]) -> None:
         # the node, and the wall clock that orders the epochs of concurrent trials
@@ -201,7 +228,9 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
 
     params = trial_params(setup, config)
     ctx = trial_context(setup, trial_id, params, 0, setup.ranks)
+    spent("context")
     replayed = _prepare(ctx.stage_dir, tune.get_checkpoint())
+    spent("prepare")
     for record in replayed:
         ctx.log(f"epoch {record['epoch']} reported again (trained before the search was interrupted)")
         send(record, **{REPLAYED_UNTIL: replayed[-1]["epoch"]})
@@ -210,9 +239,12 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     if children:
         threading.Thread(target=_watch, args=(children, ctx.stage_dir, stopping), daemon=True).start()
     atomic_write_json(ctx.stage_dir / "config.json", config)
+    trainer = None
     try:
         try:
-            _trainer(ctx, trial_id, port, report, setup).fit()
+            trainer = _trainer(ctx, trial_id, port, report, setup)
+            spent("trainer_init")
+            trainer.fit()
         except (NonFiniteLoss, torch.OutOfMemoryError, MemoryError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             ctx.log(f"trial failed: {reason}")
@@ -223,8 +255,19 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         for child in children:
             child.kill()
         raise
+    finally:
+        _write_phases(ctx.stage_dir, phases, trainer, began)
     for child in children:
         child.wait()
+
+
+def _write_phases(trial_dir: Path, phases: dict[str, Any], trainer: Any, began: float) -> None:
+    """The run's phases: the trainer's own, and what the fit spent outside them ("other")."""
+    inner = dict(trainer.phases) if trainer is not None else {}
+    fit = time.perf_counter() - began  # since the trainer was set up: its fit, reports included
+    inner["other_in_fit"] = max(fit - sum(inner.values()) - phases.get("report", 0.0), 0.0)
+    record = {**phases, **{k: round(v, 4) for k, v in inner.items()}, "ended": time.time()}
+    append_line(trial_dir / PHASES, json.dumps(record))
 
 
 def _rank_main(payload: str) -> None:

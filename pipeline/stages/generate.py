@@ -30,7 +30,25 @@ class GenerateStage(Stage):
         if out.is_file() and meta_path.is_file():
             self.ctx.log(f"{out.name} already complete; nothing to do")
             return json.loads(meta_path.read_text())
+        self.check_time(process, out.name)
         return get_family(self.params.dataset).load().generate(self, process, seed, out, meta_path)
+
+    def check_time(self, process: str, name: str) -> None:
+        """Do not start a file that cannot be finished before the job's time limit: its expected
+        time is that of the files of the same process already made (by any task), scaled to this
+        file's events. Too little time left: requeued; a file longer than the whole limit: an error."""
+        from ..deadline import stage_timer, start_or_requeue
+
+        timer = stage_timer(self.ctx, self.params.deadline_margin_s)
+        for path in sorted(self.ctx.outputs_dir.glob(f"{process}_*.json")):
+            try:
+                done = json.loads(path.read_text())
+                timer.record("file", done["seconds"] * self.params.events_per_file / max(done["events"], 1))
+            except (ValueError, KeyError, TypeError):
+                continue
+        if "file" in timer.mean:
+            advice = "raise resources.time or lower events_per_file"
+            start_or_requeue(timer, timer.estimate("file"), f"{name} ({process})", advice, self.ctx.log)
 
     def write_file(self, out, meta_path, writer, fill, record: dict, details=None) -> dict:
         """For a family's generator: fill `writer` (fill(writer) returns per-event sums, e.g.

@@ -13,6 +13,7 @@ from typing import Any
 from ..atomic import atomic_write_text
 from ..spec import ResolvedResources
 from ..stage import Stage
+from ..usage import TRIAL_USAGE
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -114,7 +115,10 @@ class HpoStage(Stage):
         os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = str(p.ray.state_every_s)
         storage = ctx.stage_dir / "tune"
         experiment = storage / "search"
-        progress = SearchProgress(ctx.progress_path, p.num_samples, p.metric, p.mode, p.max_t)
+        cpus = int(resources["cpu"])
+        progress = SearchProgress(
+            ctx.progress_path, p.num_samples, p.metric, p.mode, p.max_t, ctx.stage_dir / TRIAL_USAGE, cpus, gpus
+        )
         if tune.Tuner.can_restore(str(experiment)):
             if p.restart_errored:
                 for failure in (ctx.stage_dir / "trials").glob(f"*/{FAILURE}"):
@@ -137,6 +141,7 @@ class HpoStage(Stage):
                     num_samples=p.num_samples,
                     max_concurrent_trials=p.max_concurrent_trials,
                     trial_dirname_creator=_trial_dirname,
+                    reuse_actors=ranks == 1 if p.ray.reuse_actors == "auto" else p.ray.reuse_actors,
                 ),
                 run_config=tune.RunConfig(
                     name="search",
@@ -150,7 +155,7 @@ class HpoStage(Stage):
                 ),
             )
         grid = tuner.fit()
-        records = results.trial_records(grid, ctx.stage_dir, p.metric, p.mode, p.max_t, gpus)
+        records = results.trial_records(grid, ctx.stage_dir, p.metric, p.mode, p.max_t, gpus, cpus)
         for orphan in results.set_aside_orphans(records, ctx.stage_dir, ctx.tensorboard_dir):
             ctx.log(f"trial {orphan} started after the search's last saved state: set aside under trials/orphaned")
         results.write_table(records, ctx.outputs_dir, p.metric, p.max_t)

@@ -129,6 +129,13 @@ class Trainer:
             (early or plateau).min_delta if (early or plateau) else 0.0,
         )
         self.losses_path = ctx.outputs_dir / "losses.jsonl"
+        self.phases: dict[str, float] = {}  # seconds per phase (data, model, engine, restore, train...)
+
+    def _spent(self, phase: str, since: float) -> float:
+        """Add the time since `since` (perf_counter) to `phase`; returns now."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
     # ---- data -------------------------------------------------------------------------------
     def datasets(self):
@@ -224,7 +231,9 @@ class Trainer:
         from ..data.sampler import BucketBatchSampler
 
         p, ctx = self.params, self.ctx
+        began = time.perf_counter()
         manifest, train, val = self.datasets()
+        began = self._spent("data", began)
         model_config = self.learning.model_config(manifest, p.model)
         self.acc.seed(p.seed)
         model = build_model(model_config)
@@ -248,13 +257,16 @@ class Trainer:
             atomic_write_json(ctx.outputs_dir / "model_summary.json", {"model": model_config, **summary})
         ctx.log(f"model {model_config.get('kind')}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
         model = model.to(self.device)
+        began = self._spent("model", began)
         sampler = BucketBatchSampler(
             train.sizes, p.batch_size, p.max_elements, shuffle=True, seed=p.seed, rank=self.rank, world_size=self.world
         )
         per_epoch = len(sampler)
         total = min(p.max_steps or 10**12, per_epoch * p.epochs)
         engine = self.engine(model, total)
+        began = self._spent("engine", began)
         state = self.store.load(engine) or {}
+        self._spent("restore", began)
         self.watch.restore(state.get("watch"))
         run = _Run(
             train=train,
@@ -318,6 +330,7 @@ class Trainer:
         mean_loss = total_loss / self.world
         run.epoch_loss, run.epoch_batches = run.epoch_loss + mean_loss, run.epoch_batches + 1
         seconds = time.perf_counter() - step_start
+        self.phases["train"] = self.phases.get("train", 0.0) + seconds
         self.timer.record("step", seconds)
         self._record(run.writer, run.step, run.epoch, mean_loss, terms, engine, grad_norm, len(indices), seconds)
         if self.trial is None:  # a search reports its trials itself
@@ -377,6 +390,7 @@ class Trainer:
             if run.writer:
                 run.writer.add_scalar("train/lr_scale", self.watch.state.lr_scale, run.step)
         self.timer.record("validation", time.perf_counter() - began)
+        self._spent("validation", began)
         tag = self._save(run.engine, run.step, run.epoch, 0, metric=val_loss)
         if self.trial is None:
             return
@@ -552,6 +566,7 @@ class Trainer:
         began = time.perf_counter()
         self.store.save(engine, tag, state, metric=metric)
         self.timer.record("checkpoint", time.perf_counter() - began)
+        self._spent("checkpoint", began)
         self.ctx.log(f"checkpoint {tag}")
         return tag
 

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -196,15 +197,7 @@ def check_inputs(files: list[Path], params) -> None:
         reader.open(source)
 
 
-def stage_jets(
-    files: list[Path],
-    out_dir: Path,
-    params,
-    task_index: int = 0,
-    task_count: int = 1,
-    log: Callable[[str], None] = print,
-    progress: Callable[..., None] | None = None,
-) -> dict | None:
+def stage_jets(files: list[Path], out_dir: Path, params, **share: Any) -> dict | None:
     """Each class's files split by the seed; see file_staging.stage_with."""
     by_class: dict[str, list[Path]] = defaultdict(list)
     for f in files:
@@ -232,7 +225,7 @@ def stage_jets(
         }
 
     reader = jet_reader(params)
-    return stage_with(reader, files, splits, out_dir, params, fields, task_index, task_count, log, progress)
+    return stage_with(reader, files, splits, out_dir, params, fields, **share)
 
 
 class JetDataset:

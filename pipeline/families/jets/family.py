@@ -47,7 +47,9 @@ class JetsFamily:
         from ...data.file_staging import array_share
         from .data import stage_jets
 
-        return stage_jets(files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx))
+        return stage_jets(
+            files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx, stage.params.deadline_margin_s)
+        )
 
     def evaluate(self, stage) -> dict:
         return evaluate_jets(stage)

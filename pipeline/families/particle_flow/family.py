@@ -61,7 +61,7 @@ class ParticleFlowFamily:
 
         ctx = stage.ctx
         ctx.log(f"staging {len(files)} file(s) at the {stage.params.input_level} level")
-        return stage_files(files, ctx.outputs_dir, stage.params, **array_share(ctx))
+        return stage_files(files, ctx.outputs_dir, stage.params, **array_share(ctx, stage.params.deadline_margin_s))
 
     def baseline(self, stage):
         """The baseline's settings, detector and neutral calibration (fitted on the training split

@@ -14,8 +14,9 @@ Images are densified per batch (collate), never on disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,15 +95,7 @@ def read_image_file(source: Path) -> tuple[dict[str, np.ndarray], list[int]]:
     return image_arrays(tree.arrays([b for b in IMAGE_BRANCHES if b in tree]), binning["shape"]), binning["shape"]
 
 
-def stage_images(
-    files: list[Path],
-    out_dir: Path,
-    params,
-    task_index: int = 0,
-    task_count: int = 1,
-    log: Callable[[str], None] = print,
-    progress: Callable[..., None] | None = None,
-) -> dict | None:
+def stage_images(files: list[Path], out_dir: Path, params, **share: Any) -> dict | None:
     """Background files split by the seed, every signal file to test; see file_staging.stage_with."""
     processes = pp_processes()
     background = [f for f in files if f.name.startswith(BACKGROUND + "_")]
@@ -118,7 +111,7 @@ def stage_images(
         }
 
     reader = ImageReader(params.tree, params.step_size)
-    return stage_with(reader, files, splits, out_dir, params, fields, task_index, task_count, log, progress)
+    return stage_with(reader, files, splits, out_dir, params, fields, **share)
 
 
 class ImageDataset:

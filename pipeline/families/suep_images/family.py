@@ -42,7 +42,9 @@ class SuepImagesFamily:
         from ...data.file_staging import array_share
         from .data import stage_images
 
-        return stage_images(files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx))
+        return stage_images(
+            files, stage.ctx.outputs_dir, stage.params, **array_share(stage.ctx, stage.params.deadline_margin_s)
+        )
 
     def evaluate(self, stage) -> dict:
         return evaluate_images(stage)

@@ -19,6 +19,11 @@ class RaySettings(Strict):
         description="How often Tune saves the search's state. Trials' epochs are never lost to a kill "
         "(each trial keeps its own record); a trial started after the last save is set aside and drawn anew.",
     )
+    reuse_actors: bool | Literal["auto"] = Field(
+        "auto",
+        description="Run the next trial in the worker process of one that ended (no new process, no imports "
+        "again). auto: for single-rank trials (a multi-rank trial's worker holds its ranks' process group).",
+    )
 
 
 class HpoParams(Strict):
