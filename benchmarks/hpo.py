@@ -84,7 +84,7 @@ def trial_phases(stage: Path, records: list[dict]) -> dict:
     """Mean seconds per trial in each phase (a trial's runs summed), the start-up between Tune
     starting a run and the run entering the trainable, and the runs per trial."""
     started = json.loads((stage / "trial_usage.json").read_text()).get("started_at", {})
-    totals = dict.fromkeys(("startup", *PHASES), 0.0)
+    totals = dict.fromkeys(("process_start", "startup", *PHASES), 0.0)
     runs = reused = 0
     for record in records:
         path = stage / "trials" / record["trial_id"] / "phases.jsonl"
@@ -93,6 +93,8 @@ def trial_phases(stage: Path, records: list[dict]) -> dict:
         for number, line in enumerate(lines):
             runs += 1
             reused += line["run_in_process"] > 1
+            if line["run_in_process"] == 1:  # a new worker: its age when the run began is its start-up
+                totals["process_start"] += line["process_age_s"]
             if number < len(starts):
                 totals["startup"] += max(line["entered"] - starts[number], 0.0)
             for phase in PHASES:

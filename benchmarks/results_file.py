@@ -10,13 +10,15 @@ import platform
 import subprocess
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+# where the figures go (tests point it elsewhere, so a smoke run leaves the committed figures alone)
+RESULTS = Path(os.environ.get("COLLIDERFLOW_BENCHMARK_RESULTS", REPO / "benchmarks" / "results"))
 
 
 def code_version() -> dict:
     def git(*args: str) -> str:
         try:
-            run = subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True, timeout=20)
+            run = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20)
         except (OSError, subprocess.TimeoutExpired):
             return ""
         return run.stdout.strip() if run.returncode == 0 else ""

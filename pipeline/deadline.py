@@ -1,9 +1,10 @@
 """Work that never overruns its time limit. A job knows its deadline: Slurm's end time
-(SLURM_JOB_END_TIME, Slurm >= 23.02), else the moment the task started plus the stage's time
-limit (the local site, older Slurm). `UnitTimer` measures how long each unit of work takes (a
-training step, a validation, a checkpoint, a file) and answers whether the next units can
-still finish, and be saved, before the deadline with a margin — so the work stops and is
-checkpointed early instead of depending on the late requeue signal alone."""
+(SLURM_JOB_END_TIME, Slurm >= 23.02), the local site's (COLLIDERFLOW_JOB_END_TIME), else the
+moment the work started plus the stage's time limit (older Slurm). `UnitTimer` measures how
+long each unit of work takes (a training step, a validation, a checkpoint, a file) and answers
+whether the next units can still finish, and be saved, before the deadline with a margin —
+so the work stops and is checkpointed early instead of depending on the late requeue signal
+alone."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from .timelimit import time_to_minutes
 
 
 def job_deadline(time_limit: str, started: float | None = None) -> float:
-    """The job's end (epoch seconds)."""
-    end = os.environ.get("SLURM_JOB_END_TIME", "")
-    if end.isdigit() and int(end) > 0:
-        return float(end)
+    """The job's end (epoch seconds): Slurm's, the local site's (COLLIDERFLOW_JOB_END_TIME, set
+    when the task started), else `started` (or now) plus the time limit."""
+    for name in ("SLURM_JOB_END_TIME", "COLLIDERFLOW_JOB_END_TIME"):
+        end = os.environ.get(name, "")
+        if end.isdigit() and int(end) > 0:
+            return float(end)
     return (started if started is not None else time.time()) + 60 * time_to_minutes(time_limit)
 
 

@@ -87,6 +87,8 @@ class LocalJob:
                 LOCAL_WORLD_SIZE=str(world),
                 MASTER_ADDR="127.0.0.1",
                 MASTER_PORT=str(port),
+                # when this task's time limit ends, as Slurm exports it (deadline.py reads either)
+                COLLIDERFLOW_JOB_END_TIME=str(int(time.time() + request.time_min * 60)),
             )
             argv = [sys.executable, "-u", "-m", "slurm.local_task", str(self.spec_path), str(position)]
             if request.setup:  # site-authored shell lines, then exec the task with quoted argv

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..spec import ResolvedResources
-from ..stage import Stage
+from ..stage import Stage, StageInterrupted
 from ..usage import TRIAL_USAGE
 
 
@@ -116,6 +116,9 @@ class HpoStage(Stage):
         storage = ctx.stage_dir / "tune"
         experiment = storage / "search"
         cpus = int(resources["cpu"])
+        from ..deadline import stage_timer
+
+        searchers.DeadlineWatch.start(stage_timer(ctx, p.deadline_margin_s))
         progress = SearchProgress(
             ctx.progress_path, p.num_samples, p.metric, p.mode, p.max_t, ctx.stage_dir / TRIAL_USAGE, cpus, gpus
         )
@@ -147,7 +150,7 @@ class HpoStage(Stage):
                     name="search",
                     storage_path=str(storage),
                     verbose=0,
-                    callbacks=[progress],
+                    callbacks=[progress, searchers.DeadlineStop()],
                     failure_config=tune.FailureConfig(max_failures=0),
                     # Tune writes its state in a driver staging dir and copies it here at most every
                     # sync_period (300 s by default): a kill in between resumed from a stale state.
@@ -155,6 +158,13 @@ class HpoStage(Stage):
                 ),
             )
         grid = tuner.fit()
+        if searchers.DeadlineWatch.stopped:
+            ctx.log(
+                f"search stopped {searchers.DeadlineWatch.remaining():.0f} s before the time limit: no trial's next "
+                f"epoch would have ended {p.deadline_margin_s:g} s before it; every trial is paused at its last "
+                "reported epoch, the job is requeued"
+            )
+            raise StageInterrupted(requeue=True)
         records = results.trial_records(grid, ctx.stage_dir, p.metric, p.mode, p.max_t, gpus, cpus)
         for orphan in results.set_aside_orphans(records, ctx.stage_dir, ctx.tensorboard_dir):
             ctx.log(f"trial {orphan} started after the search's last saved state: set aside under trials/orphaned")

@@ -63,6 +63,13 @@ class HpoParams(Strict):
         False, description="On resume, rerun trials that errored from scratch (default: keep their result)."
     )
     seed: NonNegativeInt = Field(0, description="Seed of the random search / BOHB sampler.")
+    deadline_margin_s: float = Field(
+        60.0,
+        ge=0,
+        description="Near the job's time limit no trial starts an epoch (or a new trial starts) that its measured "
+        "epoch time says would not end this many seconds before it: trials pause at their last reported epoch, "
+        "the search saves its state and the job is requeued, so no epoch is cut off.",
+    )
     ray: RaySettings = Field(default_factory=RaySettings, description="The Ray cluster in the allocation.")
 
     @field_validator("train")
