@@ -6,6 +6,7 @@ slurmd (nodes n1 and n2 on loopback), installed from Debian's packages when miss
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -206,6 +207,12 @@ def down() -> int:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and _pid_alive(pid_file):
             time.sleep(0.2)
+        if _pid_alive(pid_file):  # a daemon that ignores SIGTERM for 15 s is killed
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and _pid_alive(pid_file):
+                time.sleep(0.2)
         pid_file.unlink(missing_ok=True)
     print(f"devcluster down: stopped {', '.join(stopped) or 'nothing'}")
     return 0

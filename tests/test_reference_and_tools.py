@@ -86,9 +86,11 @@ def test_devcluster_up_is_idempotent_and_down_stops_only_its_daemons(devcluster)
     assert _daemon_pids() == before, "a second `up` must not start daemons again"
     status = run_cli("devcluster", "status", cwd=REPO)
     assert status.returncode == 0 and "n1:" in status.stdout and "n2:" in status.stdout
-    down = run_cli("devcluster", "down", cwd=REPO)
-    assert down.returncode == 0 and "slurmctld" in down.stdout
-    assert not any(_running(pid) for pid in before)
-    assert run_cli("devcluster", "status", cwd=REPO).returncode == 1
-    up = run_cli("devcluster", "up", cwd=REPO)  # leave it running for the other tests
+    try:
+        down = run_cli("devcluster", "down", cwd=REPO)
+        assert down.returncode == 0 and "slurmctld" in down.stdout
+        assert not [pid for pid in before if _running(pid)], down.stdout
+        assert run_cli("devcluster", "status", cwd=REPO).returncode == 1
+    finally:
+        up = run_cli("devcluster", "up", cwd=REPO)  # leave it running for the other tests, whatever failed
     assert up.returncode == 0, up.stdout + up.stderr
