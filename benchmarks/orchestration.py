@@ -146,8 +146,10 @@ def scale(args) -> int:
     print(f"{'site':<11} {'case':<18} {'submit':>8} {'status (1st, median)':>22} {'wall':>9} {'per task':>9}")
     for site in args.sites:
         for case, n, workflow in cases:
-            with tempfile.TemporaryDirectory() as tmp:
+            # the local jobs' last bookkeeping may still land after the last DONE marker
+            with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
                 run = run_scale(site, workflow, Path(tmp))
+                time.sleep(2.0)
             results.setdefault(site, {})[f"{case}-{n}"] = run
             status = run["status_s_while_running"]
             shown = f"{status[0]:.2f}, {statistics.median(status[1:] or status):.2f} s" if status else "-"
