@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from . import billing
-from .spec import ResolvedResources
 
 UNITS = ("node_hours", "accelerator_hours", "cpu_hours")
 TRIAL_USAGE = "trial_usage.json"  # <stage dir>/trial_usage.json, written by a running search
@@ -25,15 +24,6 @@ def _time(text: str | None) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
-
-
-def stage_allocation(store, stage: str) -> dict[str, int]:
-    r = ResolvedResources.of(store.spec.workflow.stages[stage].resources)
-    return {
-        "nodes": r.nodes,
-        "accelerators": r.nodes * r.gpus_per_node,
-        "cpus": r.nodes * r.tasks_per_node * r.cpus_per_task,
-    }
 
 
 def attempt_records(store, stage: str) -> list[dict[str, Any]]:
@@ -58,8 +48,7 @@ def attempt_wall(record: dict[str, Any], now: dt.datetime) -> float | None:
 
 def stage_usage(store, stage: str, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or dt.datetime.now(dt.UTC)
-    fallback = stage_allocation(store, stage)
-    holding = billing.stage_holding(store.spec, stage)
+    holding = billing.stage_holding(store.spec, stage)  # also what old records without an allocation held
     seconds = 0.0
     totals = dict.fromkeys(UNITS, 0.0)
     billed: dict[str, float] = {}
@@ -68,7 +57,7 @@ def stage_usage(store, stage: str, now: dt.datetime | None = None) -> dict[str, 
         wall = attempt_wall(record, now)
         if wall is None:
             continue
-        held = record.get("allocation") or fallback
+        held = record.get("allocation") or holding
         attempts += 1
         seconds += wall
         totals["node_hours"] += wall / 3600 * held["nodes"]
