@@ -44,6 +44,13 @@ def write_workflow(directory: Path, data: dict, name: str = "workflow.yaml") -> 
     return path
 
 
+def submitted(root: Path, workflow: dict) -> Path:
+    """`workflow` submitted from `root` on the local site and waited for; its campaign directory."""
+    result = run_cli("submit", str(write_workflow(root, workflow)), "--wait", "--poll", "0.5", cwd=root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root / "campaigns" / workflow["name"]
+
+
 def status_json(campaign: Path) -> dict:
     result = run_cli("status", str(campaign), "--json", cwd=campaign.parent)
     assert result.returncode in (0, 1), result.stderr

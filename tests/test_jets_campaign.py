@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from .conftest import run_cli, status_json, write_workflow
+from .conftest import run_cli, status_json, submitted, write_workflow
 
 
 def jets_workflow() -> dict:
@@ -58,10 +58,7 @@ def jets_workflow() -> dict:
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
-    root = tmp_path_factory.mktemp("jets")
-    result = run_cli("submit", str(write_workflow(root, jets_workflow())), "--wait", "--poll", "0.5", cwd=root)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return root / "campaigns" / "jets-test"
+    return submitted(tmp_path_factory.mktemp("jets"), jets_workflow())
 
 
 def test_pretrain_finetune_and_scratch_complete_and_are_evaluated(campaign):

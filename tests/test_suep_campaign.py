@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from .conftest import run_cli, status_json, write_workflow
+from .conftest import run_cli, status_json, submitted, write_workflow
 
 IMAGES = {"eta_bins": 72, "phi_bins": 90}
 
@@ -70,10 +70,7 @@ def suep_workflow(with_search: bool = False) -> dict:
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
-    root = tmp_path_factory.mktemp("suep")
-    result = run_cli("submit", str(write_workflow(root, suep_workflow())), "--wait", "--poll", "0.5", cwd=root)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return root / "campaigns" / "suep-test"
+    return submitted(tmp_path_factory.mktemp("suep"), suep_workflow())
 
 
 def test_every_stage_completes_and_the_report_names_each_source(campaign):

@@ -54,7 +54,9 @@ class LinkParams(Strict):
         0.3, description="A cluster centre this close to a track's path through the calorimeters is linked."
     )
     detector: dict = Field(
-        default_factory=dict, description="Detector overrides for the track extrapolation (as in generate)."
+        default_factory=dict,
+        description="The detector for the track extrapolation; left out, the one the input files "
+        "were generated with (their records); given, it must be that one.",
     )
 
     def columns(self) -> int:

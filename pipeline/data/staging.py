@@ -11,6 +11,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from ..physics import detector_records
+from ..physics.detector_spec import DetectorSpec
 from ..physics.processes import process_names
 from ..physics.schema import SCHEMA_VERSION, branch
 from .features import (
@@ -35,7 +37,13 @@ class ElementReader:
     layout = ELEMENTS
 
     def __init__(
-        self, config: FeatureConfig, level: str, tree: str, step_size: int, links: LinkParams | None = None
+        self,
+        config: FeatureConfig,
+        level: str,
+        tree: str,
+        step_size: int,
+        links: LinkParams | None = None,
+        detector: DetectorSpec | None = None,
     ) -> None:
         self.config = config
         self.level = level
@@ -44,9 +52,7 @@ class ElementReader:
         self.width = config.width(level)
         self.links = links if links is not None and links.enabled else None
         if self.links is not None:
-            from ..physics.detector_spec import DetectorSpec
-
-            self.detector = DetectorSpec.model_validate(self.links.detector)
+            self.detector = detector if detector is not None else DetectorSpec.model_validate(self.links.detector)
             self.feature_dict = config.model_dump(mode="json")
 
     def _with_links(self, X: np.ndarray, K: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -119,7 +125,9 @@ class ElementReader:
 def stage_files(files: list[Path], out_dir: Path, params, **share: Any) -> dict | None:
     """Stage this array task's share of `files` (pipeline/data/file_staging.py); write the
     manifest once every file has a record. Returns the manifest if this call completed it."""
-    reader = ElementReader(params.features, params.input_level, params.tree, params.step_size, params.links)
+    data = detector_records.recorded(files)
+    detector = detector_records.resolve(params.links.detector, data, "params.links.detector", "the input files")
+    reader = ElementReader(params.features, params.input_level, params.tree, params.step_size, params.links, detector)
     splits = assign_splits(files, params.split, params.seed)
     return stage_with(
         reader,
@@ -127,13 +135,16 @@ def stage_files(files: list[Path], out_dir: Path, params, **share: Any) -> dict 
         splits,
         out_dir,
         params,
-        lambda good: manifest_fields(params),
+        lambda good: manifest_fields(params, data),
         **share,
     )
 
 
-def manifest_fields(params) -> dict:
+def manifest_fields(params, detector: dict | None = None) -> dict:
+    """The manifest's description of the staged data; `detector`: the one the files were made
+    with (their generate records), for the stages after staging."""
     return {
+        "detector": detector,
         "schema_version": SCHEMA_VERSION,
         "input_level": params.input_level,
         "width": params.features.width(params.input_level) + params.links.columns(),

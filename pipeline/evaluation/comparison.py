@@ -48,10 +48,13 @@ def compare(
     process_names: list[str],
     settings: Settings,
     model_reference: str | None = None,
+    model_pairs: list[tuple[str, str]] = (),
 ) -> tuple[dict, dict]:
     """(metrics JSON, per-source distributions for the plots) of every source on the same events.
     With `model_reference` (one of the models), the other models' paired differences to it too
-    (`model_differences`): a searched configuration against the default one, with one error."""
+    (`model_differences`): a searched configuration against the default one, with one error.
+    `model_pairs` (a, b): the paired difference a - b of each pair (`pair_differences`), e.g. a
+    fine-tuned model against the one from scratch on the same training events."""
     rs = EventResampler(len(gen), settings.bootstrap, np.random.default_rng(settings.seed))
     gen_tables = [candidates.from_gen(g) for g in gen]
     gen_jets = metrics.cluster_jets(gen_tables, settings.jets)
@@ -84,6 +87,10 @@ def compare(
         out["model_differences"] = {
             "reference": model_reference,
             "sources": metrics.paired_differences(models, model_reference),
+        }
+    if model_pairs:
+        out["pair_differences"] = {
+            f"{a} - {b}": metrics.paired_differences({a: estimates[a], b: estimates[b]}, b)[a] for a, b in model_pairs
         }
     out["descriptions"] = {k: v for k, v in SOURCE_DESCRIPTIONS.items() if k in sources}
     return out, distributions

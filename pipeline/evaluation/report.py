@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from ..atomic import atomic_write_json, atomic_write_text
+from . import data_scaling
 from .candidates import CLASS_NAMES
 from .comparison import ordered
 from .reports import REPORT_FILE
@@ -132,6 +133,9 @@ def table_text(metrics: dict) -> str:
             reference = metrics[key]["reference"]
             text += f"\n\nPaired differences to {reference} (per-event bootstrap; * = 95% interval excludes 0):\n"
             text += _table(rows, ordered(metrics[key]["sources"]))
+    if metrics.get("data_scaling"):
+        text += "\n\nResolution against training events N (fine-tuned vs from scratch):\n"
+        text += "\n".join(data_scaling.text(metrics["data_scaling"]))
     return text
 
 
@@ -177,6 +181,16 @@ def markdown(metrics: dict, plots: list[Path]) -> str:
                 "",
                 *_markdown_table(rows, ordered(metrics[key]["sources"])),
             ]
+    if metrics.get("data_scaling"):
+        lines += [
+            "",
+            "## Resolution against training events",
+            "",
+            "Fine-tuned from pretrained weights and from scratch, each on N training events of this "
+            f"detector; {metrics['data_scaling']['rule']}.",
+            "",
+            *data_scaling.text(metrics["data_scaling"]),
+        ]
     lines += ["", "## Timing", ""]
     for source, t in metrics["timing"].items():
         lines.append(f"- {source}: {t['ms_per_event']:.3f} ms/event")
@@ -286,7 +300,12 @@ def plot_confusion(plt, metrics, distributions) -> dict:
     return figures
 
 
-PLOTS = (plot_jet_response, plot_met_difference, plot_binned, plot_particle_rates, plot_confusion)
+def plot_data_scaling(plt, metrics, distributions) -> dict:
+    scaling = metrics.get("data_scaling")
+    return data_scaling.plot(plt, scaling) if scaling else {}
+
+
+PLOTS = (plot_jet_response, plot_met_difference, plot_binned, plot_particle_rates, plot_confusion, plot_data_scaling)
 
 
 def plots(metrics: dict, distributions: dict, directory: Path) -> list[Path]:

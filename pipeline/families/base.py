@@ -114,6 +114,7 @@ class PPGenerateParams(GenerateParams):
             from ..overrides import deep_merge
             from ..physics.pp import cms_like_detector
 
-            base = cms_like_detector().model_dump(mode="json")
-            data = {**data, "detector": deep_merge(base, data.get("detector") or {})}
+            given = data.get("detector") or {}
+            base = {} if "preset" in given else cms_like_detector().model_dump(mode="json")  # a preset replaces it
+            data = {**data, "detector": deep_merge(base, given)}
         return data

@@ -26,6 +26,12 @@ class EvaluateStage(Stage):
                 raise FileNotFoundError(f"stage {name!r} has no trained model ({outputs}/model.pt or best/model.pt)")
         return found
 
+    def training_info(self, name: str) -> dict:
+        """The train stage's result (its classes, how it was initialised, its training events)
+        for a model source; {} for a source that is no train stage."""
+        result = self.ctx.upstream_outputs(name.removesuffix("-best")).parent / "result.json"
+        return json.loads(result.read_text()) if result.is_file() else {}
+
     def run(self) -> dict:
         p = self.params
         self.manifest = self.ctx.manifest(p.data, "to evaluate")

@@ -478,6 +478,7 @@ class Trainer:
         return {
             "steps": run.step,
             "epochs": run.epoch,
+            "train_events": len(run.train),  # the training set's size (a data-scaling study's N)
             "stopped_early": self.watch.state.stopped,
             "lr_reductions": self.watch.state.reductions,
             "selected": run.selected,

@@ -55,13 +55,6 @@ class JetsFamily:
         return evaluate_jets(stage)
 
 
-def training_info(stage, name: str) -> dict:
-    """The train stage's result (its classes and how it was initialised) for a model source."""
-    stage_name = name.removesuffix("-best")
-    result = stage.ctx.upstream_outputs(stage_name).parent / "result.json"
-    return json.loads(result.read_text()) if result.is_file() else {}
-
-
 def evaluate_jets(stage) -> dict:
     import torch
 
@@ -75,7 +68,7 @@ def evaluate_jets(stage) -> dict:
     models = stage.model_files()
     if not models:
         raise FileNotFoundError("no trained model among the stages in needs (or params.models) to evaluate")
-    info = {name: training_info(stage, name) for name in models}
+    info = {name: stage.training_info(name) for name in models}
     settings = {json.dumps(i.get("task_settings", {}), sort_keys=True) for i in info.values()}
     if len(settings) != 1:
         raise ValueError(f"the models were trained on different classes or targets {sorted(settings)}: evaluate apart")

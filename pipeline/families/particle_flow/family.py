@@ -68,11 +68,12 @@ class ParticleFlowFamily:
         once, kept in the stage's outputs so a rerun uses the same one)."""
         from ...evaluation import candidates, inference
         from ...evaluation.baseline_pf import BaselineConfig, NeutralCalibration, reconstruct
-        from ...physics.detector_spec import DetectorSpec
+        from ...physics import detector_records
 
         p = stage.params
         cfg = BaselineConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.baseline.items()})
-        detector = DetectorSpec.model_validate(p.detector)
+        data = json.loads(stage.manifest.read_text()).get("detector")
+        detector = detector_records.resolve(p.detector, data, "params.detector", f"the data ({stage.manifest})")
         path = stage.ctx.outputs_dir / CALIBRATION_FILE
         if cfg.calibration_events == 0:
             return cfg, detector, None
@@ -124,7 +125,7 @@ class ParticleFlowFamily:
         return sources, timing
 
     def evaluate(self, stage) -> dict:
-        from ...evaluation import comparison, inference, metrics, report
+        from ...evaluation import comparison, data_scaling, inference, metrics, report
 
         ctx, p = stage.ctx, stage.params
         if p.model_reference is not None and p.model_reference not in stage.model_files():
@@ -142,9 +143,13 @@ class ParticleFlowFamily:
         began = time.perf_counter()
         truth = sources["element-truth"]
         names = events.manifest.get("processes", [])
+        info = {name: stage.training_info(name) for name in stage.model_files()}
         out, distributions = comparison.compare(
-            sources, events.gen, truth, events.process_id, names, settings, p.model_reference
+            sources, events.gen, truth, events.process_id, names, settings, p.model_reference, data_scaling.pairs(info)
         )
+        scaling = data_scaling.study(out, info)
+        if scaling is not None:
+            out["data_scaling"] = scaling
         out |= {
             "family": NAME,
             "events": len(events),

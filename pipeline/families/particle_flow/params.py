@@ -82,7 +82,9 @@ class ParticleFlowEvaluate(base.EvaluateParams):
         default_factory=dict, description="pipeline.evaluation.baseline_pf.BaselineConfig fields."
     )
     detector: dict[str, Any] = Field(
-        default_factory=dict, description="Detector overrides, as given to the generate stage (track extrapolation)."
+        default_factory=dict,
+        description="The detector for the baseline's track extrapolation; left out, the one the "
+        "data was generated with (its manifest); given, it must be that one.",
     )
 
     @field_validator("baseline")
