@@ -161,3 +161,19 @@ def test_charged_from_track_gives_tracks_classified_charged_their_own_kinematics
         assert torch.equal(out[name][charged], K[..., i][charged])
         assert torch.equal(out[name][~charged], ref[name][~charged])
     assert torch.equal(out["regression"], ref["regression"])  # training sees the same outputs
+
+
+@pytest.mark.parametrize(("events", "elements"), [(4, 150), (2, 3000)])
+def test_lsh_hashes_on_the_codes_the_batch_needs_with_the_full_rotations_order(events, elements):
+    """The hash projects only on the rotation columns the largest event can use; the bins (the
+    permutation) are those of the full rotation, for events of several sizes and padding."""
+    from models.mlpf.lsh import LSHMessagePassing
+
+    layer = LSHMessagePassing(16, 8, 32, 1024, "gelu", "layernorm", 0.0, seed=3)
+    generator = torch.Generator().manual_seed(events)
+    distance = torch.randn(events, elements, 8, generator=generator)
+    mask = torch.ones(events, elements, dtype=torch.bool)
+    mask[0, elements // 3 :] = False  # a smaller event, padded
+    full = layer.bin_order(distance, mask, columns=layer.rotation.shape[1])
+    assert torch.equal(layer.bin_order(distance, mask), full)
+    assert torch.equal(full[0, elements // 3 :].sort().values, torch.arange(elements // 3, elements))  # padding last

@@ -41,11 +41,20 @@ class LSHMessagePassing(nn.Module):
         self.register_buffer("rotation", torch.randn(distance_dim, max_bins // 2, generator=generator))
 
     @torch.no_grad()
-    def bin_order(self, distance: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Permutation [B, N] that sorts elements by hash code (padding last)."""
-        projection = distance.float() @ self.rotation  # [B, N, R]
+    def bin_order(self, distance: torch.Tensor, mask: torch.Tensor, columns: int | None = None) -> torch.Tensor:
+        """Permutation [B, N] that sorts elements by hash code (padding last).
+
+        Only the rotation's first `columns` columns are projected on: by default as many as the
+        batch's largest event needs (ceil(codes / 2)); the others are never usable, and leaving
+        them out changes no code's order (positive codes stay below negative ones), so the
+        permutation is the one of the full rotation at a cost of N x codes rather than
+        N x max_bins (at the hits level, ~15k elements and 512 columns: most of the layer)."""
+        half_max = self.rotation.shape[1]
+        codes_needed = torch.ceil(mask.sum(1) / self.bin_size).clamp(1, 2 * half_max)  # per event
+        if columns is None:
+            columns = int(torch.ceil(codes_needed.max() / 2).item()) if mask.numel() else 1
+        projection = distance.float() @ self.rotation[:, :columns]  # [B, N, R]
         half = projection.shape[-1]
-        codes_needed = torch.ceil(mask.sum(1) / self.bin_size).clamp(1, 2 * half)  # per event
         usable = torch.arange(half, device=mask.device)[None, :] < torch.ceil(codes_needed / 2)[:, None]  # [B, R]
         scores = torch.cat([projection, -projection], dim=-1)
         scores = scores.masked_fill(~torch.cat([usable, usable], dim=-1)[:, None, :], -torch.inf)
