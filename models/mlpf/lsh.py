@@ -51,7 +51,9 @@ class LSHMessagePassing(nn.Module):
         N x max_bins (at the hits level, ~15k elements and 512 columns: most of the layer)."""
         half_max = self.rotation.shape[1]
         codes_needed = torch.ceil(mask.sum(1) / self.bin_size).clamp(1, 2 * half_max)  # per event
-        if columns is None:
+        if columns is None and (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            columns = half_max  # a traced graph must serve events of every size
+        elif columns is None:
             columns = int(torch.ceil(codes_needed.max() / 2).item()) if mask.numel() else 1
         projection = distance.float() @ self.rotation[:, :columns]  # [B, N, R]
         half = projection.shape[-1]
