@@ -10,6 +10,8 @@ layer is permutation-equivariant, and padding (sorted last, masked) changes noth
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,17 +46,17 @@ class LSHMessagePassing(nn.Module):
     def bin_order(self, distance: torch.Tensor, mask: torch.Tensor, columns: int | None = None) -> torch.Tensor:
         """Permutation [B, N] that sorts elements by hash code (padding last).
 
-        Only the rotation's first `columns` columns are projected on: by default as many as the
-        batch's largest event needs (ceil(codes / 2)); the others are never usable, and leaving
-        them out changes no code's order (positive codes stay below negative ones), so the
-        permutation is the one of the full rotation at a cost of N x codes rather than
-        N x max_bins (at the hits level, ~15k elements and 512 columns: most of the layer)."""
+        Only the rotation's first `columns` columns are projected on: by default as many as an
+        event of the batch's padded length N can use (ceil(ceil(N / bin_size) / 2), a shape: no
+        device sync); the others are never usable, and leaving them out changes no code's order
+        (positive codes stay below negative ones), so the permutation is the one of the full
+        rotation at a cost of N x codes rather than N x max_bins."""
         half_max = self.rotation.shape[1]
         codes_needed = torch.ceil(mask.sum(1) / self.bin_size).clamp(1, 2 * half_max)  # per event
         if columns is None and (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             columns = half_max  # a traced graph must serve events of every size
         elif columns is None:
-            columns = int(torch.ceil(codes_needed.max() / 2).item()) if mask.numel() else 1
+            columns = min(half_max, max(1, math.ceil(math.ceil(mask.shape[1] / self.bin_size) / 2)))
         projection = distance.float() @ self.rotation[:, :columns]  # [B, N, R]
         half = projection.shape[-1]
         usable = torch.arange(half, device=mask.device)[None, :] < torch.ceil(codes_needed / 2)[:, None]  # [B, R]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from ..training.params import initialisation
+
 METRICS = {
     "jet_pt_resolution": ("jet pT resolution", lambda m: (m["jets"]["pt_response"]["resolution"],
                                                           m["jets"]["pt_response"]["resolution_err"])),
@@ -22,18 +24,11 @@ METRICS = {
 GROUPS = ("fine-tuned", "scratch")
 
 
-def group_of(info: dict) -> str | None:
-    init = info.get("init_from")
-    if isinstance(init, dict):
-        return "fine-tuned"
-    return "scratch" if init == "scratch" else None
-
-
 def members(info: dict[str, dict]) -> dict[str, list[tuple[int, str]]]:
     """group -> [(N, model)] sorted by N, of the train stages that say their N and how they began."""
     out: dict[str, list[tuple[int, str]]] = {g: [] for g in GROUPS}
     for name, i in info.items():
-        group = group_of(i)
+        group = initialisation(i)
         if group is not None and i.get("train_events"):
             out[group].append((int(i["train_events"]), name))
     return {g: sorted(v) for g, v in out.items()}

@@ -15,9 +15,9 @@ from .detector_spec import DetectorSpec
 LABELS = ("preset", "name")  # what names a detector without changing it
 
 
-def differences(given: DetectorSpec, data: DetectorSpec, prefix: str = "") -> list[str]:
+def differences(given: DetectorSpec, data: DetectorSpec) -> list[str]:
     """`field: given vs data` for every value that differs (labels aside)."""
-    return _diff(given.model_dump(mode="json"), data.model_dump(mode="json"), prefix)
+    return _diff(given.model_dump(mode="json"), data.model_dump(mode="json"), "")
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str) -> list[str]:
@@ -36,7 +36,7 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str) -> list[str]:
 def recorded(files: Iterable[Path]) -> dict[str, Any] | None:
     """The detector of the generate records beside `files` (None when no record holds one, as for
     files not made by colliderflow); several different detectors among them are an error."""
-    first: tuple[Path, dict[str, Any]] | None = None
+    first: tuple[Path, dict[str, Any], DetectorSpec] | None = None
     for path in files:
         record_path = Path(path).with_suffix(".json")
         if not record_path.is_file():
@@ -45,9 +45,9 @@ def recorded(files: Iterable[Path]) -> dict[str, Any] | None:
         if detector is None:
             continue
         if first is None:
-            first = (record_path, detector)
+            first = (record_path, detector, DetectorSpec.model_validate(detector))
             continue
-        diff = differences(DetectorSpec.model_validate(detector), DetectorSpec.model_validate(first[1]))
+        diff = differences(DetectorSpec.model_validate(detector), first[2])
         if diff:
             raise ValueError(
                 f"{record_path}: field detector differs from {first[0]}'s ({'; '.join(diff[:3])}): "

@@ -154,3 +154,12 @@ class TrainParams(Strict):
         if self.max_elements is not None:
             self.batch_size = None
         return self
+
+
+def initialisation(info: dict) -> str | None:
+    """How a trained model began, from its train stage's result.json (`init_from`): "fine-tuned" (init_from weights),
+    "scratch", or None (a source that is no train stage, or started from a search's best)."""
+    init = info.get("init_from")
+    if isinstance(init, dict):
+        return "fine-tuned"
+    return "scratch" if init == "scratch" else None

@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 
+from ...training.params import initialisation
 from .params import NAME
 
 
@@ -98,8 +99,8 @@ def evaluate_jets(stage) -> dict:
     if len(classes) == 2:
         metrics["roc"] = {name: jet_metrics.roc_points(prob, label) for name, prob in probs.items()}
     curves = {name: jet_metrics.validation_curve(ctx.upstream_outputs(name.removesuffix("-best"))) for name in models}
-    finetuned = [n for n, i in info.items() if isinstance(i.get("init_from"), dict)]
-    scratch = [n for n, i in info.items() if i.get("init_from") == "scratch"]
+    finetuned = [n for n, i in info.items() if initialisation(i) == "fine-tuned"]
+    scratch = [n for n, i in info.items() if initialisation(i) == "scratch"]
     metrics["convergence"] = {"curves": curves, "init_from": {n: i.get("init_from") for n, i in info.items()}}
     if finetuned and scratch:
         pair = jet_metrics.speed_up(curves[finetuned[0]], curves[scratch[0]])

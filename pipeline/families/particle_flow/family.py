@@ -72,14 +72,15 @@ class ParticleFlowFamily:
 
         p = stage.params
         cfg = BaselineConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.baseline.items()})
-        data = json.loads(stage.manifest.read_text()).get("detector")
-        detector = detector_records.resolve(p.detector, data, "params.detector", f"the data ({stage.manifest})")
+        manifest = json.loads(stage.manifest.read_text())
+        source = f"the data ({stage.manifest})"
+        detector = detector_records.resolve(p.detector, manifest.get("detector"), "params.detector", source)
         path = stage.ctx.outputs_dir / CALIBRATION_FILE
         if cfg.calibration_events == 0:
             return cfg, detector, None
         if path.is_file():
             return cfg, detector, NeutralCalibration.load(path)
-        if not json.loads(stage.manifest.read_text())["splits"]["train"]["events"]:
+        if not manifest["splits"]["train"]["events"]:
             stage.ctx.log("no training events to fit the baseline's neutral calibration on: left uncalibrated")
             return cfg, detector, None
         events = inference.load_events(stage.manifest, "train", cfg.calibration_events)
@@ -128,9 +129,11 @@ class ParticleFlowFamily:
         from ...evaluation import comparison, data_scaling, inference, metrics, report
 
         ctx, p = stage.ctx, stage.params
-        if p.model_reference is not None and p.model_reference not in stage.model_files():
-            models = sorted(stage.model_files())
-            raise ValueError(f"params.model_reference: {p.model_reference!r} is not an evaluated model ({models})")
+        models = stage.model_files()
+        if p.model_reference is not None and p.model_reference not in models:
+            raise ValueError(
+                f"params.model_reference: {p.model_reference!r} is not an evaluated model ({sorted(models)})"
+            )
         events = inference.load_events(stage.manifest, p.split, p.max_events)
         ctx.log(f"evaluating {len(events)} events ({events.elements} elements) of {stage.manifest} [{p.split}]")
         sources, timing = self.sources(stage, events)
@@ -143,7 +146,7 @@ class ParticleFlowFamily:
         began = time.perf_counter()
         truth = sources["element-truth"]
         names = events.manifest.get("processes", [])
-        info = {name: stage.training_info(name) for name in stage.model_files()}
+        info = {name: stage.training_info(name) for name in models}
         out, distributions = comparison.compare(
             sources, events.gen, truth, events.process_id, names, settings, p.model_reference, data_scaling.pairs(info)
         )
